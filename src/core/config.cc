@@ -1,0 +1,350 @@
+#include "core/config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "yaml-cpp/yaml.h"
+
+#ifndef MANGAASSIST_DATA_DIR
+#define MANGAASSIST_DATA_DIR "data"
+#endif
+
+namespace mangaassist::core {
+namespace {
+
+// Collects the first error with its location; readers stop converting after an error.
+struct LoadContext {
+  std::string source;
+  absl::Status status;
+  void Fail(const YAML::Node& node, const std::string& key, const std::string& problem) {
+    if (!status.ok()) return;
+    int line = node.IsDefined() ? node.Mark().line + 1 : 0;
+    status = absl::InvalidArgumentError(
+        line > 0 ? absl::StrCat(source, ":", line, ": ", key, ": ", problem)
+                 : absl::StrCat(source, ": ", key, ": ", problem));
+  }
+};
+
+// ${VAR} and ${VAR:-default} substitution.
+bool SubstituteEnv(const std::string& in, std::string* out, std::string* error) {
+  out->clear();
+  size_t i = 0;
+  while (i < in.size()) {
+    size_t start = in.find("${", i);
+    if (start == std::string::npos) {
+      out->append(in, i, std::string::npos);
+      break;
+    }
+    out->append(in, i, start - i);
+    size_t end = in.find('}', start + 2);
+    if (end == std::string::npos) {
+      *error = "unterminated ${ in value";
+      return false;
+    }
+    std::string expr = in.substr(start + 2, end - start - 2);
+    std::string name = expr, fallback;
+    bool has_fallback = false;
+    if (size_t d = expr.find(":-"); d != std::string::npos) {
+      name = expr.substr(0, d);
+      fallback = expr.substr(d + 2);
+      has_fallback = true;
+    }
+    const char* v = std::getenv(name.c_str());
+    if (v != nullptr && *v != '\0') {
+      out->append(v);
+    } else if (has_fallback) {
+      out->append(fallback);
+    } else {
+      *error = absl::StrCat("environment variable ", name, " is not set");
+      return false;
+    }
+    i = end + 1;
+  }
+  return true;
+}
+
+// Reads one YAML mapping, remembering which keys were used; Finish() rejects the rest.
+class MapReader {
+ public:
+  MapReader(const YAML::Node& node, std::string path, LoadContext* ctx)
+      : node_(node), path_(std::move(path)), ctx_(ctx) {
+    if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
+      ctx_->Fail(node_, path_.empty() ? "<root>" : path_, "must be a mapping");
+    }
+  }
+
+  bool Has(const std::string& key) {
+    used_.insert(key);
+    return node_.IsMap() && node_[key].IsDefined() && !node_[key].IsNull();
+  }
+
+  MapReader Child(const std::string& key) {
+    used_.insert(key);
+    YAML::Node child = node_.IsMap() ? node_[key] : YAML::Node();
+    return MapReader(child, Qualified(key), ctx_);
+  }
+
+  void String(const std::string& key, std::string* out) {
+    std::string raw;
+    if (!Scalar(key, &raw)) return;
+    std::string err;
+    if (!SubstituteEnv(raw, out, &err)) ctx_->Fail(node_[key], Qualified(key), err);
+  }
+
+  template <typename Int>
+  void Integer(const std::string& key, Int* out, int64_t lo, int64_t hi) {
+    std::string raw;
+    if (!Scalar(key, &raw)) return;
+    int64_t v;
+    if (!absl::SimpleAtoi(raw, &v)) {
+      return ctx_->Fail(node_[key], Qualified(key), absl::StrCat("'", raw, "' is not an integer"));
+    }
+    if (v < lo || v > hi) {
+      return ctx_->Fail(node_[key], Qualified(key),
+                        absl::StrCat(v, " is out of range [", lo, ", ", hi, "]"));
+    }
+    *out = static_cast<Int>(v);
+  }
+
+  void Bool(const std::string& key, bool* out) {
+    std::string raw;
+    if (!Scalar(key, &raw)) return;
+    std::string l = absl::AsciiStrToLower(raw);
+    if (l == "true" || l == "yes" || l == "on") *out = true;
+    else if (l == "false" || l == "no" || l == "off") *out = false;
+    else ctx_->Fail(node_[key], Qualified(key), absl::StrCat("'", raw, "' is not a boolean"));
+  }
+
+  void Duration(const std::string& key, absl::Duration* out, absl::Duration lo, absl::Duration hi) {
+    std::string raw;
+    if (!Scalar(key, &raw)) return;
+    auto d = ParseDurationText(raw);
+    if (!d.ok()) return ctx_->Fail(node_[key], Qualified(key), std::string(d.status().message()));
+    if (*d < lo || *d > hi) {
+      return ctx_->Fail(node_[key], Qualified(key),
+                        absl::StrCat(raw, " is out of range [", absl::FormatDuration(lo), ", ",
+                                     absl::FormatDuration(hi), "]"));
+    }
+    *out = *d;
+  }
+
+  void Bytes(const std::string& key, size_t* out, uint64_t lo, uint64_t hi) {
+    std::string raw;
+    if (!Scalar(key, &raw)) return;
+    auto b = ParseByteSize(raw);
+    if (!b.ok()) return ctx_->Fail(node_[key], Qualified(key), std::string(b.status().message()));
+    if (*b < lo || *b > hi) {
+      return ctx_->Fail(node_[key], Qualified(key),
+                        absl::StrCat(raw, " is out of range [", lo, ", ", hi, "] bytes"));
+    }
+    *out = static_cast<size_t>(*b);
+  }
+
+  void StringList(const std::string& key, std::vector<std::string>* out) {
+    used_.insert(key);
+    if (!node_.IsMap()) return;
+    YAML::Node n = node_[key];
+    if (!n.IsDefined() || n.IsNull()) return;
+    if (!n.IsSequence()) return ctx_->Fail(n, Qualified(key), "must be a list");
+    out->clear();
+    for (const auto& item : n) {
+      if (!item.IsScalar()) return ctx_->Fail(item, Qualified(key), "items must be strings");
+      std::string v, err;
+      if (!SubstituteEnv(item.Scalar(), &v, &err)) return ctx_->Fail(item, Qualified(key), err);
+      out->push_back(std::move(v));
+    }
+  }
+
+  // Rejects keys nobody asked for (typos must not be silently ignored).
+  void Finish() {
+    if (!node_.IsMap()) return;
+    for (const auto& kv : node_) {
+      std::string key = kv.first.Scalar();
+      if (!used_.count(key)) {
+        std::vector<std::string> known(used_.begin(), used_.end());
+        ctx_->Fail(kv.first, Qualified(key),
+                   absl::StrCat("unknown key (known here: ", absl::StrJoin(known, ", "), ")"));
+        return;
+      }
+    }
+  }
+
+ private:
+  std::string Qualified(const std::string& key) const {
+    return path_.empty() ? key : absl::StrCat(path_, ".", key);
+  }
+
+  bool Scalar(const std::string& key, std::string* out) {
+    used_.insert(key);
+    if (!ctx_->status.ok() || !node_.IsMap()) return false;
+    YAML::Node n = node_[key];
+    if (!n.IsDefined() || n.IsNull()) return false;
+    if (!n.IsScalar()) {
+      ctx_->Fail(n, Qualified(key), "must be a single value");
+      return false;
+    }
+    *out = n.Scalar();
+    return true;
+  }
+
+  YAML::Node node_;
+  std::string path_;
+  LoadContext* ctx_;
+  std::set<std::string> used_;
+};
+
+void ReadConfig(const YAML::Node& root, LoadContext* ctx, Config* cfg) {
+  MapReader r(root, "", ctx);
+  r.String("data_dir", &cfg->data_dir);
+  {
+    MapReader s = r.Child("server");
+    if (s.Has("listen")) {
+      std::string listen;
+      s.String("listen", &listen);
+      if (ctx->status.ok()) {
+        absl::Status st = ParseListen(listen, &cfg->server.host, &cfg->server.port);
+        if (!st.ok()) ctx->Fail(root["server"]["listen"], "server.listen", std::string(st.message()));
+      }
+    }
+    s.Integer("threads", &cfg->server.threads, 0, 256);
+    s.Bytes("max_body_bytes", &cfg->server.max_body_bytes, 1024, 64ull << 20);
+    s.Bytes("max_header_bytes", &cfg->server.max_header_bytes, 1024, 1ull << 20);
+    s.Duration("read_timeout", &cfg->server.read_timeout, absl::Milliseconds(10), absl::Hours(1));
+    s.Duration("idle_timeout", &cfg->server.idle_timeout, absl::Milliseconds(10), absl::Hours(1));
+    s.Duration("write_timeout", &cfg->server.write_timeout, absl::Milliseconds(10), absl::Hours(1));
+    s.Integer("max_connections", &cfg->server.max_connections, 1, 1'000'000);
+    s.Duration("shutdown_grace", &cfg->server.shutdown_grace, absl::ZeroDuration(), absl::Hours(1));
+    s.Integer("max_json_depth", &cfg->server.max_json_depth, 2, 256);
+    s.Finish();
+  }
+  {
+    MapReader l = r.Child("log");
+    l.String("level", &cfg->log.level);
+    static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+    if (ctx->status.ok() && !kLevels.count(cfg->log.level)) {
+      ctx->Fail(root["log"]["level"], "log.level",
+                absl::StrCat("'", cfg->log.level, "' is not one of trace|debug|info|warn|error|off"));
+    }
+    l.Bool("access_log", &cfg->log.access_log);
+    l.Finish();
+  }
+  {
+    MapReader l = r.Child("limits");
+    l.Bytes("max_message_bytes", &cfg->limits.max_message_bytes, 16, 1ull << 20);
+    l.Bytes("max_id_bytes", &cfg->limits.max_id_bytes, 8, 4096);
+    l.Bytes("max_locale_bytes", &cfg->limits.max_locale_bytes, 2, 64);
+    l.Finish();
+  }
+  {
+    MapReader p = r.Child("pipeline");
+    p.StringList("stages", &cfg->pipeline.stages);
+    if (ctx->status.ok() && cfg->pipeline.stages.empty()) {
+      ctx->Fail(root["pipeline"]["stages"], "pipeline.stages", "must name at least one stage");
+    }
+    p.Finish();
+  }
+  {
+    MapReader p = r.Child("responder");
+    p.String("catalog", &cfg->responder.catalog);
+    p.String("templates", &cfg->responder.templates);
+    p.Finish();
+  }
+  r.Finish();
+}
+
+}  // namespace
+
+std::string Config::DataPath(const std::string& relative) const {
+  if (!relative.empty() && relative.front() == '/') return relative;
+  return absl::StrCat(data_dir, "/", relative);
+}
+
+Config DefaultConfig() {
+  Config cfg;
+  const char* env = std::getenv("MANGAASSIST_DATA_DIR");
+  cfg.data_dir = (env != nullptr && *env != '\0') ? env : MANGAASSIST_DATA_DIR;
+  return cfg;
+}
+
+absl::StatusOr<Config> LoadConfigString(const std::string& yaml, const std::string& source_name) {
+  Config cfg = DefaultConfig();
+  cfg.source = source_name;
+  LoadContext ctx{source_name, absl::OkStatus()};
+  try {
+    YAML::Node root = YAML::Load(yaml);
+    if (root.IsNull()) return cfg;  // an empty file means all defaults
+    ReadConfig(root, &ctx, &cfg);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
+  }
+  if (!ctx.status.ok()) return ctx.status;
+  // Relative data_dir in a file is relative to that file's directory.
+  if (!cfg.data_dir.empty() && cfg.data_dir.front() != '/' && source_name.find('/') != std::string::npos) {
+    cfg.data_dir = absl::StrCat(source_name.substr(0, source_name.rfind('/')), "/", cfg.data_dir);
+  }
+  return cfg;
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open config file ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return LoadConfigString(ss.str(), path);
+}
+
+absl::Status ParseListen(const std::string& text, std::string* host, uint16_t* port) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not HOST:PORT"));
+  }
+  std::string h = text.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  if (h.empty()) return absl::InvalidArgumentError(absl::StrCat("'", text, "' has no host"));
+  int p;
+  if (!absl::SimpleAtoi(text.substr(colon + 1), &p) || p < 0 || p > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "' has no valid port (0-65535)"));
+  }
+  *host = h;
+  *port = static_cast<uint16_t>(p);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::Duration> ParseDurationText(const std::string& text) {
+  absl::Duration d;
+  if (!absl::ParseDuration(absl::StripAsciiWhitespace(text), &d) || d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", text, "' is not a duration (use e.g. 250ms, 10s, 5m)"));
+  }
+  return d;
+}
+
+absl::StatusOr<uint64_t> ParseByteSize(const std::string& text) {
+  std::string t(absl::StripAsciiWhitespace(text));
+  size_t i = 0;
+  while (i < t.size() && absl::ascii_isdigit(static_cast<unsigned char>(t[i]))) ++i;
+  uint64_t n;
+  if (i == 0 || !absl::SimpleAtoi(t.substr(0, i), &n)) {
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a byte size"));
+  }
+  std::string unit = absl::AsciiStrToLower(absl::StripAsciiWhitespace(t.substr(i)));
+  uint64_t mul;
+  if (unit.empty() || unit == "b") mul = 1;
+  else if (unit == "kib" || unit == "k") mul = 1ull << 10;
+  else if (unit == "mib" || unit == "m") mul = 1ull << 20;
+  else if (unit == "gib" || unit == "g") mul = 1ull << 30;
+  else if (unit == "kb") mul = 1000;
+  else if (unit == "mb") mul = 1000 * 1000;
+  else return absl::InvalidArgumentError(absl::StrCat("'", text, "' has an unknown unit"));
+  return n * mul;
+}
+
+}  // namespace mangaassist::core

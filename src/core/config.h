@@ -1,0 +1,80 @@
+// Gateway configuration: typed structs loaded from YAML (yaml-cpp) and validated at start-up.
+// An unknown key or a bad value fails the load with a message naming the file, line and key.
+// Scalars may use `${ENV_VAR}` or `${ENV_VAR:-default}` substitution (for secrets).
+// A loaded Config is immutable and may be shared read-only across threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace mangaassist::core {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  int threads = 0;                        // 0 = number of cores
+  size_t max_body_bytes = 256 * 1024;
+  size_t max_header_bytes = 16 * 1024;
+  absl::Duration read_timeout = absl::Seconds(10);   // whole request, first one on a connection
+  absl::Duration idle_timeout = absl::Seconds(60);   // keep-alive wait for the next request
+  absl::Duration write_timeout = absl::Seconds(10);
+  int max_connections = 10'000;
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  int max_json_depth = 16;
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace|debug|info|warn|error|off
+  bool access_log = false;     // one line per request (debug aid; costs CPU at high load)
+};
+
+// Field limits enforced by the `admit` stage.
+struct LimitsConfig {
+  size_t max_message_bytes = 16 * 1024;
+  size_t max_id_bytes = 128;           // session_id, user_id
+  size_t max_locale_bytes = 16;
+};
+
+struct PipelineConfig {
+  std::vector<std::string> stages = {"admit", "respond"};
+};
+
+struct ResponderConfig {
+  std::string catalog = "catalog/catalog.jsonl";         // relative to data_dir
+  std::string templates = "templates/extractive.yaml";   // relative to data_dir
+};
+
+struct Config {
+  std::string source = "<embedded defaults>";  // file the config came from
+  std::string data_dir;                        // default: the compiled-in data directory
+  ServerConfig server;
+  LogConfig log;
+  LimitsConfig limits;
+  PipelineConfig pipeline;
+  ResponderConfig responder;
+
+  // Resolves a data file path: absolute paths stay, relative ones are under data_dir.
+  std::string DataPath(const std::string& relative) const;
+};
+
+// The built-in defaults (what `serve` runs with when no file is given).
+Config DefaultConfig();
+
+// Loads and validates a YAML file. Errors: NotFound (no file), InvalidArgument (bad YAML,
+// unknown key, bad value) with "FILE:LINE: key: problem".
+absl::StatusOr<Config> LoadConfigFile(const std::string& path);
+absl::StatusOr<Config> LoadConfigString(const std::string& yaml, const std::string& source_name);
+
+// Parses "HOST:PORT" (IPv6 as "[::1]:8080").
+absl::Status ParseListen(const std::string& text, std::string* host, uint16_t* port);
+
+// Parses "250ms", "10s", "5m", "1h".
+absl::StatusOr<absl::Duration> ParseDurationText(const std::string& text);
+// Parses "262144", "256KiB", "1MiB", "64KB".
+absl::StatusOr<uint64_t> ParseByteSize(const std::string& text);
+
+}  // namespace mangaassist::core

@@ -1,0 +1,92 @@
+#include "core/language.h"
+
+#include "utf8proc.h"
+
+namespace mangaassist::core {
+
+std::string_view LangName(Lang lang) {
+  switch (lang) {
+    case Lang::kJa: return "ja";
+    case Lang::kMixed: return "mixed";
+    case Lang::kEn: break;
+  }
+  return "en";
+}
+
+bool ParseLang(std::string_view name, Lang* out) {
+  if (name == "en") { *out = Lang::kEn; return true; }
+  if (name == "ja") { *out = Lang::kJa; return true; }
+  if (name == "mixed") { *out = Lang::kMixed; return true; }
+  return false;
+}
+
+bool IsJapaneseCodepoint(char32_t cp) {
+  return (cp >= 0x3040 && cp <= 0x30FF) ||    // Hiragana, Katakana
+         (cp >= 0x31F0 && cp <= 0x31FF) ||    // Katakana phonetic extensions
+         (cp >= 0xFF66 && cp <= 0xFF9F) ||    // half-width Katakana
+         (cp >= 0x3400 && cp <= 0x4DBF) ||    // CJK extension A
+         (cp >= 0x4E00 && cp <= 0x9FFF) ||    // CJK unified ideographs
+         (cp >= 0xF900 && cp <= 0xFAFF) ||    // CJK compatibility ideographs
+         (cp >= 0x20000 && cp <= 0x3134F) ||  // CJK extensions B..G
+         cp == 0x3005 || cp == 0x3006 || cp == 0x303B;  // 々 〆 〻
+}
+
+namespace {
+
+bool IsLatinLetter(char32_t cp) {
+  if ((cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z')) return true;
+  if ((cp >= 0xFF21 && cp <= 0xFF3A) || (cp >= 0xFF41 && cp <= 0xFF5A)) return true;  // full-width
+  return (cp >= 0xC0 && cp <= 0x24F && cp != 0xD7 && cp != 0xF7);  // Latin-1 / Extended-A/B
+}
+
+bool IsDigit(char32_t cp) { return (cp >= '0' && cp <= '9') || (cp >= 0xFF10 && cp <= 0xFF19); }
+
+// Characters that glue a token together (MA-2025-004512, e-mail, don't).
+bool IsJoiner(char32_t cp) { return cp == '-' || cp == '\'' || cp == 0xFF0D || cp == '_'; }
+
+}  // namespace
+
+Lang DetectLanguage(std::string_view text) {
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(text.size());
+  bool japanese = false, english_word = false;
+  int letters = 0;
+  bool digit = false, in_token = false;
+  auto end_token = [&] {
+    if (in_token && letters >= 2 && !digit) english_word = true;
+    letters = 0;
+    digit = false;
+    in_token = false;
+  };
+  while (left > 0) {
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
+    if (n <= 0) {  // invalid byte: skip it
+      ++p;
+      --left;
+      end_token();
+      continue;
+    }
+    p += n;
+    left -= n;
+    char32_t c = static_cast<char32_t>(cp);
+    if (IsLatinLetter(c)) {
+      in_token = true;
+      ++letters;
+    } else if (IsDigit(c)) {
+      in_token = true;
+      digit = true;
+    } else if (in_token && IsJoiner(c)) {
+      // stays inside the token
+    } else {
+      end_token();
+      if (IsJapaneseCodepoint(c)) japanese = true;
+    }
+    if (japanese && english_word) return Lang::kMixed;
+  }
+  end_token();
+  if (!japanese) return Lang::kEn;
+  return english_word ? Lang::kMixed : Lang::kJa;
+}
+
+}  // namespace mangaassist::core
