@@ -1,0 +1,306 @@
+#include "http/server.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/status.h"
+#include "spdlog/spdlog.h"
+
+namespace mangaassist::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+Response JsonResponse(int status, std::string body, unsigned version) {
+  Response res{static_cast<bhttp::status>(status), version};
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = std::move(body);
+  return res;
+}
+
+Response ErrorResponse(const absl::Status& status, const std::string& request_id,
+                       unsigned version) {
+  return JsonResponse(core::HttpStatusFor(status.code()), core::ErrorJson(status, request_id),
+                      version);
+}
+
+// The server's metrics, declared together.
+struct Server::Metrics {
+  explicit Metrics(core::Registry* r)
+      : registry(r),
+        in_flight(r->GetGauge("mangaassist_http_in_flight_requests", "Requests being processed.")),
+        connections(r->GetGauge("mangaassist_http_connections", "Open client connections.")),
+        rejected_connections(r->GetCounter("mangaassist_http_rejected_connections_total",
+                                           "Connections refused at the connection cap.")),
+        protocol_errors(r->GetCounter("mangaassist_http_protocol_errors_total",
+                                      "Malformed, oversize or timed-out HTTP requests.")) {}
+
+  void Record(const std::string& route, unsigned status, int64_t micros) {
+    registry
+        ->GetCounter("mangaassist_http_requests_total", "HTTP requests by route and status.",
+                     {{"route", route}, {"status", std::to_string(status)}})
+        .Inc();
+    registry
+        ->GetHistogram("mangaassist_http_request_duration_seconds",
+                       "HTTP request latency by route.", {{"route", route}},
+                       core::LatencyBucketsMicros(), 1'000'000)
+        .Observe(micros);
+  }
+
+  core::Registry* registry;
+  core::Gauge& in_flight;
+  core::Gauge& connections;
+  core::Counter& rejected_connections;
+  core::Counter& protocol_errors;
+};
+
+struct Server::Connection {
+  beast::tcp_stream* stream = nullptr;
+  asio::any_io_executor executor;
+  std::atomic<bool> idle{false};
+};
+
+Server::Server(const core::ServerConfig& config, Handler* handler, core::Registry* metrics)
+    : config_(config), handler_(handler), metrics_(std::make_unique<Metrics>(metrics)) {}
+
+Server::~Server() { Stop(); }
+
+absl::Status Server::Start() {
+  int threads = config_.threads > 0 ? config_.threads
+                                    : std::max(1u, std::thread::hardware_concurrency());
+  for (int i = 0; i < threads; ++i) contexts_.push_back(std::make_unique<asio::io_context>(1));
+
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(config_.host, ec);
+  if (ec) return absl::InvalidArgumentError("server.listen: bad address '" + config_.host + "'");
+  tcp::endpoint endpoint(address, config_.port);
+  acceptor_ = std::make_unique<tcp::acceptor>(*contexts_[0]);
+  acceptor_->open(endpoint.protocol(), ec);
+  if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(endpoint, ec);
+  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError("cannot listen on " + config_.host + ":" +
+                                  std::to_string(config_.port) + ": " + ec.message());
+  }
+  port_ = acceptor_->local_endpoint().port();
+  asio::co_spawn(*contexts_[0], AcceptLoop(), asio::detached);
+  for (auto& ctx : contexts_) {
+    threads_.emplace_back([c = ctx.get()] {
+      auto guard = asio::make_work_guard(*c);
+      c->run();
+    });
+  }
+  return absl::OkStatus();
+}
+
+asio::awaitable<void> Server::AcceptLoop() {
+  while (!stopping_.load()) {
+    asio::io_context& target = *contexts_[next_context_++ % contexts_.size()];
+    boost::system::error_code ec;
+    tcp::socket socket = co_await acceptor_->async_accept(
+        target, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (stopping_.load() || ec == asio::error::operation_aborted) break;
+      spdlog::warn("accept failed: {}", ec.message());
+      continue;
+    }
+    if (connections_.load() >= config_.max_connections) {
+      metrics_->rejected_connections.Inc();
+      socket.close(ec);
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, Serve(std::move(socket)), asio::detached);
+  }
+}
+
+void Server::Register(Connection* c) {
+  absl::MutexLock lock(&mu_);
+  live_.push_back(c);
+}
+
+void Server::Unregister(Connection* c) {
+  absl::MutexLock lock(&mu_);
+  live_.erase(std::find(live_.begin(), live_.end(), c));
+}
+
+asio::awaitable<void> Server::Serve(tcp::socket socket) {
+  connections_.fetch_add(1);
+  metrics_->connections.Add(1);
+  std::string remote_ip;
+  {
+    boost::system::error_code ec;
+    auto ep = socket.remote_endpoint(ec);
+    if (!ec) remote_ip = ep.address().to_string();
+  }
+  beast::tcp_stream stream(std::move(socket));
+  Connection conn;
+  conn.stream = &stream;
+  conn.executor = stream.get_executor();
+  Register(&conn);
+
+  beast::flat_buffer buffer;
+  bool first = true;
+  for (;;) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<uint32_t>(config_.max_header_bytes));
+    parser.body_limit(config_.max_body_bytes);
+    boost::system::error_code ec;
+
+    conn.idle.store(!first);
+    if (stopping_.load() && !first) break;
+    stream.expires_after(std::chrono::nanoseconds(
+        absl::ToInt64Nanoseconds(first ? config_.read_timeout : config_.idle_timeout)));
+    co_await bhttp::async_read_header(stream, buffer, parser,
+                                      asio::redirect_error(asio::use_awaitable, ec));
+    conn.idle.store(false);
+    first = false;
+    int64_t start_ns = core::SystemClock().MonotonicNanos();
+
+    if (!ec) {
+      if (parser.get()[bhttp::field::expect] == "100-continue") {
+        Response cont{bhttp::status::continue_, 11};
+        stream.expires_after(std::chrono::nanoseconds(absl::ToInt64Nanoseconds(config_.write_timeout)));
+        co_await bhttp::async_write(stream, cont, asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (!ec && !parser.is_done()) {
+        stream.expires_after(std::chrono::nanoseconds(absl::ToInt64Nanoseconds(config_.read_timeout)));
+        co_await bhttp::async_read(stream, buffer, parser,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+      }
+    }
+
+    if (ec) {
+      // Clean close, timeout while idle, or shutdown: nothing to answer.
+      if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+          ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+          (ec == beast::error::timeout && buffer.size() == 0 && !parser.got_some())) {
+        break;
+      }
+      metrics_->protocol_errors.Inc();
+      absl::Status status;
+      if (ec == bhttp::error::body_limit) {
+        status = absl::OutOfRangeError("request body exceeds " +
+                                       std::to_string(config_.max_body_bytes) + " bytes");
+      } else if (ec == bhttp::error::header_limit) {
+        status = absl::OutOfRangeError("request headers exceed " +
+                                       std::to_string(config_.max_header_bytes) + " bytes");
+      } else if (ec == beast::error::timeout) {
+        status = absl::DeadlineExceededError("timed out reading the request");
+      } else {
+        status = absl::InvalidArgumentError("malformed HTTP request: " + ec.message());
+      }
+      Response res = ErrorResponse(status, core::NewRequestId());
+      if (ec == bhttp::error::header_limit) res.result(bhttp::status::request_header_fields_too_large);
+      if (ec == beast::error::timeout) res.result(bhttp::status::request_timeout);
+      res.set(bhttp::field::connection, "close");
+      res.prepare_payload();
+      stream.expires_after(std::chrono::seconds(2));
+      co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      metrics_->Record("unmatched", res.result_int(),
+                       (core::SystemClock().MonotonicNanos() - start_ns) / 1000);
+      break;
+    }
+
+    Request req = parser.release();
+    RequestInfo info;
+    std::string_view given_id = req["X-Request-Id"];  // NOLINT
+    info.request_id = core::IsValidRequestId(given_id) ? std::string(given_id) : core::NewRequestId();
+    info.remote_ip = remote_ip;
+    info.start_mono_ns = start_ns;
+
+    metrics_->in_flight.Add(1);
+    Response res = co_await handler_->Handle(req, info);
+    metrics_->in_flight.Add(-1);
+
+    bool keep_alive = req.keep_alive() && !stopping_.load();
+    res.version(req.version());
+    res.set("X-Request-Id", info.request_id);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    stream.expires_after(std::chrono::nanoseconds(absl::ToInt64Nanoseconds(config_.write_timeout)));
+    co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    metrics_->Record(info.route, res.result_int(),
+                     (core::SystemClock().MonotonicNanos() - start_ns) / 1000);
+    if (ec || !keep_alive) break;
+  }
+
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.close();
+  Unregister(&conn);
+  metrics_->connections.Add(-1);
+  connections_.fetch_sub(1);
+}
+
+void Server::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_ || contexts_.empty()) {
+      stopped_ = true;
+      return;
+    }
+  }
+  stopping_.store(true);
+  if (acceptor_) {
+    asio::post(*contexts_[0], [this] {
+      boost::system::error_code ec;
+      acceptor_->close(ec);
+    });
+  }
+  // Close idle keep-alive connections now; busy ones close after their response.
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::nanoseconds(absl::ToInt64Nanoseconds(config_.shutdown_grace));
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      for (Connection* c : live_) {
+        if (c->idle.load()) {
+          // Runs on the connection's own thread; re-check it is still alive there.
+          asio::post(c->executor, [this, c] {
+            absl::MutexLock relock(&mu_);
+            if (std::find(live_.begin(), live_.end(), c) != live_.end()) {
+              boost::system::error_code ignored;
+              c->stream->socket().cancel(ignored);
+            }
+          });
+        }
+      }
+      if (live_.empty()) break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      spdlog::warn("shutdown grace period over; closing {} connections", connections_.load());
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (auto& ctx : contexts_) ctx->stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  // Destroy pending coroutine frames on their contexts before the server goes away.
+  acceptor_.reset();
+  contexts_.clear();
+  absl::MutexLock lock(&mu_);
+  stopped_ = true;
+}
+
+void Server::Wait() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(&stopped_));
+}
+
+}  // namespace mangaassist::http
