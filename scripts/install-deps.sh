@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config clang lld
+  libclang-rt-14-dev  # libFuzzer + sanitizer runtimes for scripts/run-fuzz.sh
   # libraries
   libboost-dev libboost-system-dev libssl-dev libsimdjson-dev libre2-dev libutf8proc-dev
   libabsl-dev libhiredis-dev libpq-dev libsqlite3-dev libfaiss-dev libzstd-dev

@@ -256,6 +256,25 @@ void ReadConfig(const YAML::Node& root, LoadContext* ctx, Config* cfg) {
     p.String("templates", &cfg->responder.templates);
     p.Finish();
   }
+  // --- normalize (issue 3) ----------------------------------------------------------------
+  {
+    MapReader m = r.Child("normalize");
+    m.Integer("max_chars", &cfg->normalize.max_chars, 1, 1 << 20);
+    if (m.Has("on_oversize")) {
+      std::string policy;
+      m.String("on_oversize", &policy);
+      if (policy == "reject") {
+        cfg->normalize.on_oversize = Oversize::kReject;
+      } else if (policy == "truncate") {
+        cfg->normalize.on_oversize = Oversize::kTruncate;
+      } else if (ctx->status.ok()) {
+        ctx->Fail(root["normalize"]["on_oversize"], "normalize.on_oversize",
+                  absl::StrCat("'", policy, "' is not one of reject|truncate"));
+      }
+    }
+    m.Finish();
+  }
+  // --- end normalize ----------------------------------------------------------------------
   r.Finish();
 }
 

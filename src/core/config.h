@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/normalize.h"
 
 namespace mangaassist::core {
 
@@ -40,8 +41,17 @@ struct LimitsConfig {
 };
 
 struct PipelineConfig {
-  std::vector<std::string> stages = {"admit", "respond"};
+  std::vector<std::string> stages = {"admit", "normalize", "respond"};
 };
+
+// --- normalize (issue 3) ----------------------------------------------------------------------
+// The `normalize` stage: NFKC, control/bidi removal, language, PII redaction. The byte limit
+// on `message` is limits.max_message_bytes (admit); this caps characters after that.
+struct NormalizeConfig {
+  size_t max_chars = 8000;                   // code points of `message`
+  Oversize on_oversize = Oversize::kReject;  // reject (413) | truncate
+};
+// --- end normalize ------------------------------------------------------------------------------
 
 struct ResponderConfig {
   std::string catalog = "catalog/catalog.jsonl";         // relative to data_dir
@@ -56,6 +66,7 @@ struct Config {
   LimitsConfig limits;
   PipelineConfig pipeline;
   ResponderConfig responder;
+  NormalizeConfig normalize;
 
   // Resolves a data file path: absolute paths stay, relative ones are under data_dir.
   std::string DataPath(const std::string& relative) const;

@@ -43,6 +43,9 @@ class CostLines {
   std::array<Money, static_cast<size_t>(CostComponent::kCount)> lines_{};
 };
 
+// Number of PII types the `normalize` stage counts (privacy::PiiType; privacy static_asserts it).
+inline constexpr size_t kRedactionTypeCount = 7;
+
 struct RequestContext {
   // Identity and input (set by the API layer, validated by `admit`).
   std::string request_id;
@@ -58,6 +61,8 @@ struct RequestContext {
 
   // Annotations (set by stages).
   Lang lang = Lang::kEn;
+  // PII redactions made by `normalize`, indexed by privacy::PiiType: counts, never values.
+  std::array<uint16_t, kRedactionTypeCount> redactions{};
   std::string intent;             // empty until an intent stage runs
   float intent_confidence = 0;    // a probability in [0,1]
   int degraded_level = 0;         // US-08 degradation ladder level 0..3

@@ -10,6 +10,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/status.h"
@@ -46,16 +48,28 @@ struct Server::Metrics {
         protocol_errors(r->GetCounter("mangaassist_http_protocol_errors_total",
                                       "Malformed, oversize or timed-out HTTP requests.")) {}
 
+  // Series are looked up once per (route, status) per thread; the registry's references are
+  // stable, so the hot path is a thread-local hash lookup, not a mutex and label strings.
   void Record(const std::string& route, unsigned status, int64_t micros) {
-    registry
-        ->GetCounter("mangaassist_http_requests_total", "HTTP requests by route and status.",
-                     {{"route", route}, {"status", std::to_string(status)}})
-        .Inc();
-    registry
-        ->GetHistogram("mangaassist_http_request_duration_seconds",
-                       "HTTP request latency by route.", {{"route", route}},
-                       core::LatencyBucketsMicros(), 1'000'000)
-        .Observe(micros);
+    struct Series {
+      core::Counter* requests;
+      core::Histogram* latency;
+    };
+    thread_local absl::flat_hash_map<std::pair<const core::Registry*, std::string>, Series> cache;
+    auto key = std::make_pair(static_cast<const core::Registry*>(registry),
+                              absl::StrCat(route, " ", status));
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+      Series s{&registry->GetCounter("mangaassist_http_requests_total",
+                                     "HTTP requests by route and status.",
+                                     {{"route", route}, {"status", std::to_string(status)}}),
+               &registry->GetHistogram("mangaassist_http_request_duration_seconds",
+                                       "HTTP request latency by route.", {{"route", route}},
+                                       core::LatencyBucketsMicros(), 1'000'000)};
+      it = cache.emplace(std::move(key), s).first;
+    }
+    it->second.requests->Inc();
+    it->second.latency->Observe(micros);
   }
 
   core::Registry* registry;
@@ -203,7 +217,15 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
       } else {
         status = absl::InvalidArgumentError("malformed HTTP request: " + ec.message());
       }
-      Response res = ErrorResponse(status, core::NewRequestId());
+      // Keep the client's request id when its headers got through (e.g. an oversize body).
+      std::string request_id;
+      if (parser.got_some()) {  // fields parsed so far (a body_limit error comes at header end)
+        std::string_view given = parser.get()["X-Request-Id"];
+        if (core::IsValidRequestId(given)) request_id = std::string(given);
+      }
+      if (request_id.empty()) request_id = core::NewRequestId();
+      Response res = ErrorResponse(status, request_id);
+      res.set("X-Request-Id", request_id);
       if (ec == bhttp::error::header_limit) res.result(bhttp::status::request_header_fields_too_large);
       if (ec == beast::error::timeout) res.result(bhttp::status::request_timeout);
       res.set(bhttp::field::connection, "close");

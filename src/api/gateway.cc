@@ -1,0 +1,81 @@
+#include "api/gateway.h"
+
+#include "absl/strings/str_cat.h"
+#include "api/chat_request.h"
+#include "core/status.h"
+#include "spdlog/spdlog.h"
+
+#ifndef MANGAASSIST_VERSION
+#define MANGAASSIST_VERSION "dev"
+#endif
+
+namespace mangaassist::api {
+
+namespace bhttp = boost::beast::http;
+
+absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const core::Config* config,
+                                                         core::Registry* metrics,
+                                                         const core::Clock* clock) {
+  std::unique_ptr<Gateway> g(new Gateway());
+  g->config_ = config;
+  g->metrics_ = metrics;
+  auto services = pipeline::Services::Create(config, metrics, clock);
+  if (!services.ok()) return services.status();
+  g->services_ = std::move(*services);
+  auto p = pipeline::Pipeline::Build(g->services_.get());
+  if (!p.ok()) return p.status();
+  g->pipeline_ = std::move(*p);
+  g->chat_errors_ = &metrics->GetCounter("mangaassist_chat_errors_total",
+                                         "Chat requests that ended in an error.");
+  metrics->GetGauge("mangaassist_build_info", "Build information.",
+                    {{"version", MANGAASSIST_VERSION}})
+      .Set(1);
+  g->AddRoutes();
+  return g;
+}
+
+void Gateway::AddRoutes() {
+  router_.Add(bhttp::verb::post, "/v1/chat",
+              [this](http::Request& req, http::RequestInfo& info) { return Chat(req, info); });
+  router_.Add(bhttp::verb::get, "/healthz",
+              [](http::Request&, http::RequestInfo&) -> boost::asio::awaitable<http::Response> {
+                co_return http::JsonResponse(200, R"({"status":"ok"})");
+              });
+  router_.Add(bhttp::verb::get, "/readyz",
+              [this](http::Request&, http::RequestInfo&) -> boost::asio::awaitable<http::Response> {
+                if (ready_.load()) co_return http::JsonResponse(200, R"({"status":"ready"})");
+                co_return http::JsonResponse(503, R"({"status":"not_ready"})");
+              });
+  router_.Add(bhttp::verb::get, "/metrics",
+              [this](http::Request&, http::RequestInfo&) -> boost::asio::awaitable<http::Response> {
+                http::Response res{bhttp::status::ok, 11};
+                res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+                res.body() = metrics_->RenderText();
+                co_return res;
+              });
+}
+
+boost::asio::awaitable<http::Response> Gateway::Chat(http::Request& req, http::RequestInfo& info) {
+  core::RequestContext ctx;
+  ctx.request_id = info.request_id;
+  ctx.client_ip = info.remote_ip;
+  ctx.start_mono_ns = info.start_mono_ns;
+  absl::Status status = ParseChatRequest(req.body(), config_->server.max_json_depth, &ctx);
+  if (status.ok()) status = co_await pipeline_->Run(ctx);
+  if (!status.ok()) {
+    chat_errors_->Inc();
+    if (core::HttpStatusFor(status.code()) >= 500) {
+      spdlog::error("[{}] chat failed: {}", info.request_id, status.ToString());
+    } else {
+      spdlog::debug("[{}] chat refused: {}", info.request_id, status.ToString());
+    }
+    co_return http::ErrorResponse(status, info.request_id);
+  }
+  if (config_->log.access_log) {
+    spdlog::info("[{}] chat route={} lang={}", info.request_id, core::RouteName(ctx.route),
+                 core::LangName(ctx.lang));
+  }
+  co_return http::JsonResponse(200, ChatResponseJson(ctx));
+}
+
+}  // namespace mangaassist::api

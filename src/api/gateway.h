@@ -1,0 +1,44 @@
+// Gateway: the HTTP face of the pipeline. Owns the services, the pipeline and the router with
+// every endpoint (SPEC §3): POST /v1/chat, GET /healthz, /readyz, /metrics. Created once at
+// start-up; handlers are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "core/config.h"
+#include "core/metrics.h"
+#include "http/router.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/services.h"
+
+namespace mangaassist::api {
+
+class Gateway {
+ public:
+  // `config`, `metrics` and `clock` must outlive the gateway.
+  static absl::StatusOr<std::unique_ptr<Gateway>> Create(const core::Config* config,
+                                                         core::Registry* metrics,
+                                                         const core::Clock* clock);
+
+  http::Handler* handler() { return &router_; }
+  const pipeline::Pipeline& pipeline() const { return *pipeline_; }
+  // /readyz answers 503 until ready and again while draining.
+  void SetReady(bool ready) { ready_.store(ready); }
+
+ private:
+  Gateway() = default;
+  void AddRoutes();
+  boost::asio::awaitable<http::Response> Chat(http::Request& req, http::RequestInfo& info);
+
+  const core::Config* config_ = nullptr;
+  core::Registry* metrics_ = nullptr;
+  std::unique_ptr<pipeline::Services> services_;
+  std::unique_ptr<pipeline::Pipeline> pipeline_;
+  http::Router router_;
+  std::atomic<bool> ready_{false};
+  core::Counter* chat_errors_ = nullptr;
+};
+
+}  // namespace mangaassist::api

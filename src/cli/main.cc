@@ -1,0 +1,39 @@
+// mangaassist: the gateway binary and its tooling (SPEC §3 CLI).
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "cli/redact_command.h"
+#include "cli/serve_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"MangaAssist: LLM cost-control gateway for a bilingual manga-store chatbot"};
+  app.require_subcommand(1);
+
+  mangaassist::cli::ServeOptions serve;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the gateway");
+  serve_cmd->add_option("--config", serve.config_path, "YAML config file (default: embedded defaults)");
+  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0 = any free port)");
+  serve_cmd->add_option("--threads", serve.threads, "Worker threads (0 = cores)");
+
+  auto* config_cmd = app.add_subcommand("config", "Configuration tools");
+  config_cmd->require_subcommand(1);
+  std::string check_path;
+  auto* check_cmd = config_cmd->add_subcommand("check", "Validate a config file");
+  check_cmd->add_option("file", check_path, "Config file")->required();
+
+  bool redact_jsonl = false;
+  auto* redact_cmd = app.add_subcommand(
+      "redact", "Redact PII from stdin: one message per line, or JSON lines with a `text` field");
+  redact_cmd->add_flag("--jsonl", redact_jsonl,
+                       "Read JSONL {text} and write {text, spans:[{type,value,start,end}]}");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (serve_cmd->parsed()) return mangaassist::cli::RunServe(serve);
+  if (check_cmd->parsed()) return mangaassist::cli::RunConfigCheck(check_path);
+  if (redact_cmd->parsed()) {
+    return mangaassist::cli::RunRedactCommand(redact_jsonl, std::cin, std::cout);
+  }
+  std::cerr << app.help();
+  return 2;
+}

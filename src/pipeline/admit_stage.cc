@@ -1,0 +1,80 @@
+// The `admit` stage (US-08 admission, first part): field presence, sizes, UTF-8 and tier
+// validation. Everything after it may assume well-formed fields. Rate limits, API keys and
+// idempotency join this stage with the traffic-control story.
+#include "absl/strings/str_cat.h"
+#include "core/language.h"
+#include "core/strings.h"
+#include "core/utf8.h"
+#include "pipeline/stage_registry.h"
+
+namespace mangaassist::pipeline {
+namespace {
+
+absl::Status CheckText(std::string_view field, std::string_view value, size_t max_bytes,
+                       bool required) {
+  if (value.empty()) {
+    if (!required) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat("field '", core::ToAbsl(field), "' is required"));
+  }
+  if (value.size() > max_bytes) {
+    return absl::OutOfRangeError(absl::StrCat("field '", core::ToAbsl(field), "' is ",
+                                              value.size(), " bytes; the limit is ", max_bytes));
+  }
+  if (!core::IsValidUtf8(value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("field '", core::ToAbsl(field), "' is not valid UTF-8"));
+  }
+  if (value.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("field '", core::ToAbsl(field), "' contains a NUL character"));
+  }
+  return absl::OkStatus();
+}
+
+bool IsBlank(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return false;
+  }
+  return true;
+}
+
+class AdmitStage final : public Stage {
+ public:
+  explicit AdmitStage(const core::LimitsConfig& limits) : limits_(limits) {}
+  std::string_view name() const override { return "admit"; }
+
+  boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
+    co_return Check(ctx);
+  }
+
+ private:
+  absl::Status Check(core::RequestContext& ctx) const {
+    if (absl::Status s = CheckText("session_id", ctx.session_id, limits_.max_id_bytes, true); !s.ok()) return s;
+    if (absl::Status s = CheckText("user_id", ctx.user_id, limits_.max_id_bytes, true); !s.ok()) return s;
+    if (absl::Status s = CheckText("message", ctx.message, limits_.max_message_bytes, true); !s.ok()) return s;
+    if (IsBlank(ctx.message)) return absl::InvalidArgumentError("field 'message' is blank");
+    if (absl::Status s = CheckText("locale", ctx.locale, limits_.max_locale_bytes, false); !s.ok()) return s;
+    if (ctx.tier_given) {
+      if (!core::ParseTier(ctx.tier_text, &ctx.tier)) {
+        std::string shown = core::IsValidUtf8(ctx.tier_text) && ctx.tier_text.size() <= 32
+                                ? ctx.tier_text
+                                : std::string("<invalid>");
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown tier '", shown, "' (expected guest, member or premium)"));
+      }
+    }
+    // Until the normalize stage runs first, admit labels the language for later stages.
+    ctx.lang = core::DetectLanguage(ctx.message);
+    return absl::OkStatus();
+  }
+
+  core::LimitsConfig limits_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Stage>> MakeAdmitStage(Services* services) {
+  return std::make_unique<AdmitStage>(services->config->limits);
+}
+
+}  // namespace mangaassist::pipeline

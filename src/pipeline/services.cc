@@ -1,0 +1,41 @@
+#include "pipeline/services.h"
+
+#include "absl/strings/str_cat.h"
+#include "llm/extractive/extractive_responder.h"
+#include "rag/catalog.h"
+#include "spdlog/spdlog.h"
+
+namespace mangaassist::pipeline {
+
+Services::Services() = default;
+Services::~Services() = default;
+Services::Services(Services&&) noexcept = default;
+Services& Services::operator=(Services&&) noexcept = default;
+
+absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* config,
+                                                           core::Registry* metrics,
+                                                           const core::Clock* clock) {
+  auto s = std::make_unique<Services>();
+  s->config = config;
+  s->metrics = metrics;
+  s->clock = clock;
+
+  std::string catalog_path = config->DataPath(config->responder.catalog);
+  rag::LoadReport report;
+  auto catalog = rag::Catalog::LoadJsonl(catalog_path, &report);
+  if (!catalog.ok()) return catalog.status();
+  for (const auto& bad : report.bad_lines) spdlog::warn("catalog: {}", bad);
+  if (report.bad_line_count > 0) {
+    spdlog::warn("catalog {}: {} rows loaded, {} bad lines skipped", catalog_path,
+                 report.loaded_rows, report.bad_line_count);
+  }
+  s->catalog = std::move(*catalog);
+
+  auto responder = llm::ExtractiveResponder::Create(
+      s->catalog.get(), config->DataPath(config->responder.templates));
+  if (!responder.ok()) return responder.status();
+  s->responder = std::move(*responder);
+  return s;
+}
+
+}  // namespace mangaassist::pipeline

@@ -1,0 +1,38 @@
+// Services: the long-lived components that stages share (catalog, responder, metrics, clock),
+// created once at start-up from Config and owned here. Components are started in order and
+// stopped in reverse. Read-only after Create(), except for components that are thread-safe
+// themselves.
+#pragma once
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/metrics.h"
+
+namespace mangaassist::rag { class Catalog; }
+namespace mangaassist::llm { class ExtractiveResponder; }
+
+namespace mangaassist::pipeline {
+
+struct Services {
+  const core::Config* config = nullptr;
+  const core::Clock* clock = &core::SystemClock();
+  core::Registry* metrics = nullptr;
+  std::unique_ptr<rag::Catalog> catalog;
+  std::unique_ptr<llm::ExtractiveResponder> responder;
+
+  Services();
+  ~Services();
+  Services(Services&&) noexcept;
+  Services& operator=(Services&&) noexcept;
+
+  // Loads the catalog and templates named by `config`. `config`, `metrics` and `clock` must
+  // outlive the Services.
+  static absl::StatusOr<std::unique_ptr<Services>> Create(const core::Config* config,
+                                                          core::Registry* metrics,
+                                                          const core::Clock* clock);
+};
+
+}  // namespace mangaassist::pipeline

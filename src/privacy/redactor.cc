@@ -1,0 +1,1273 @@
+// How the redactor decides (the input is normalized: ASCII digits, single spaces):
+//
+// 1. Hand-written byte scanners find candidate regions in one pass: digit clusters with at
+//    least 7 digits (or a dotted quad), the surroundings of each '@', runs of hex digits with two
+//    or more ':', a house number followed within six words by a street suffix, and 市区町村郡
+//    followed by block numbers. A message without such a region costs that one pass and nothing
+//    else. In each region the candidate patterns run as RE2 (linear time); for a digit cluster
+//    one RE2::Set pass first picks which of the seven digit patterns occur in it. When a bounded
+//    pattern's candidate is refused, scanning resumes one character later, so the cost stays
+//    O(region · longest candidate).
+// 2. A candidate must stand alone: no letter or digit touches it, and it is not glued by '-' or
+//    '.' to a longer token (so nothing inside `MA-2025-004512` or `v1.2.3.4` is ever a candidate).
+// 3. Check digits: cards must pass Luhn; a 13-digit number that is a valid EAN-13 (JAN, ISBN-13)
+//    is a product code unless the context says card; cards start with 2–6 unless the context says
+//    card; My Numbers must pass their mod-11 check digit.
+// 4. Context: the nearest keyword (within 24 characters before or 12 after) of a class —
+//    phone, card, my number, postal, tracking, order, product code, version. A tracking, order
+//    or product keyword turns a 12-digit My Number candidate or a card candidate into a trap;
+//    an unformatted 10-digit number is a phone number only after a phone keyword; a bare
+//    `123-4567` is a postal code only after 〒 or a postal keyword, or before a prefecture; a
+//    dotted quad after "version"/"ver"/"firmware" is a version.
+// 5. Overlapping candidates: the higher priority wins (email > IPv6 > address > card > My Number
+//    > phone > postal code > IPv4), then the longer one.
+// 6. Redaction is repeated on its own output until nothing more is found (a second pass only
+//    finds something when a redaction changed a neighbour's boundary or context), so the result
+//    is a fixed point. Placeholders contain no digits, '@' or ':', never match, and are not
+//    context keywords.
+#include "privacy/redactor.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "core/normalize.h"
+#include "core/strings.h"
+#include "privacy/check_digits.h"
+#include "re2/re2.h"
+#include "re2/set.h"
+
+namespace mangaassist::privacy {
+
+std::string_view PiiTypeName(PiiType type) {
+  switch (type) {
+    case PiiType::kEmail:
+      return "email";
+    case PiiType::kPhone:
+      return "phone";
+    case PiiType::kCreditCard:
+      return "credit_card";
+    case PiiType::kMyNumber:
+      return "jp_my_number";
+    case PiiType::kPostalCode:
+      return "jp_postal_code";
+    case PiiType::kIpAddress:
+      return "ip_address";
+    case PiiType::kStreetAddress:
+      return "street_address";
+  }
+  return "unknown";
+}
+
+bool ParsePiiType(std::string_view name, PiiType* out) {
+  for (size_t i = 0; i < kPiiTypeCount; ++i) {
+    if (PiiTypeName(static_cast<PiiType>(i)) == name) {
+      *out = static_cast<PiiType>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string_view PiiPlaceholder(PiiType type) {
+  switch (type) {
+    case PiiType::kEmail:
+      return "[EMAIL]";
+    case PiiType::kPhone:
+      return "[PHONE]";
+    case PiiType::kCreditCard:
+      return "[CREDIT_CARD]";
+    case PiiType::kMyNumber:
+      return "[MY_NUMBER]";
+    case PiiType::kPostalCode:
+      return "[POSTAL_CODE]";
+    case PiiType::kIpAddress:
+      return "[IP_ADDRESS]";
+    case PiiType::kStreetAddress:
+      return "[ADDRESS]";
+  }
+  return "[PII]";
+}
+
+size_t Redaction::total() const {
+  size_t n = 0;
+  for (uint16_t c : counts) n += c;
+  return n;
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Patterns
+
+enum Pat : int {
+  kPatEmail = 0,
+  kPatPhoneJp,
+  kPatPhoneIntl,
+  kPatPhoneUs,
+  kPatCard,
+  kPatMyNumber,
+  kPatPostal,
+  kPatIpv4,
+  kPatIpv6,
+  kPatAddressJa,
+  kPatAddressUs,
+  kPatCount
+};
+
+// Separators inside phone numbers: hyphens and dashes of every kind (NFKC keeps U+2010..U+2015,
+// U+2212 and the chōonpu ー that Japanese IMEs produce), dot and space.
+#define MA_SEP "[\\-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30FC. ]"
+#define MA_DASH "[\\-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30FC]"
+#define MA_PREF                                                                                                                   \
+  "(?:北海道|東京都|京都府|大阪府|(?:青森|岩手|宮城|秋田|山形|福島|茨城|栃木|群馬|埼玉|千葉|"   \
+  "神奈川|新潟|富山|石川|福井|山梨|長野|岐阜|静岡|愛知|三重|滋賀|兵庫|奈良|和歌山|鳥取|島根|" \
+  "岡山|広島|山口|徳島|香川|愛媛|高知|福岡|佐賀|長崎|熊本|大分|宮崎|鹿児島|沖縄)県)"
+#define MA_NAME "[\\p{Han}\\p{Hiragana}\\p{Katakana}ー]"
+#define MA_BLOCK                                                                                           \
+  "(?:\\d{1,4}(?:-\\d{1,4}){1,3}"                                                                          \
+  "|(?:\\d{1,4}|[一二三四五六七八九十]{1,3})丁目(?: ?\\d{1,4}(?:番地?|-)(?:\\d{1,4}号?)?)?" \
+  "|\\d{1,4}番地?(?: ?\\d{1,4}号?)?"                                                                    \
+  "|\\d{1,2}条(?:[東西南北]\\d{1,2}丁目)?(?:\\d{1,4}(?:-\\d{1,4})*)?)"
+#define MA_WORD "[A-Za-z0-9][A-Za-z0-9'.\\-]{0,24}"
+#define MA_STREET_SUFFIX                                                                     \
+  "(?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|"  \
+  "terrace|ter|parkway|pkwy|circle|cir|highway|hwy|square|sq|trail|trl|plaza|plz|alley|aly|" \
+  "row|loop)"
+
+struct PatternDef {
+  Pat id;
+  PiiType type;
+  int priority;
+  bool bounded;  // candidates have a bounded length: retry one character after a refusal
+  const char* regex;
+};
+
+constexpr PatternDef kPatterns[] = {
+    {kPatEmail, PiiType::kEmail, 100, false,
+     "[A-Za-z0-9._%+\\-]+@[A-Za-z0-9\\-]+(?:\\.[A-Za-z0-9\\-]+)+"},
+    {kPatPhoneJp, PiiType::kPhone, 60, true,
+     "\\(?0\\d{1,4}\\)?" MA_SEP "?\\d{1,4}" MA_SEP "?\\d{3,4}"
+     "|0\\d{1,4} ?\\(\\d{1,4}\\) ?\\d{3,4}"},
+    {kPatPhoneIntl, PiiType::kPhone, 60, true,
+     "\\+\\d{1,3}(?:" MA_SEP "?\\(?\\d{1,5}\\)?){0,4}" MA_SEP "?\\d{2,5}"},
+    {kPatPhoneUs, PiiType::kPhone, 60, true,
+     "(?:1" MA_SEP "?)?\\(?[2-9]\\d{2}\\)?" MA_SEP "?\\d{3}" MA_SEP "?\\d{4}"},
+    {kPatCard, PiiType::kCreditCard, 80, true,
+     "\\d{13,19}|\\d{4}[ \\-]\\d{3,6}(?:[ \\-]\\d{3,6}){1,3}"},
+    {kPatMyNumber, PiiType::kMyNumber, 70, true, "\\d{12}|\\d{4}[ \\-]\\d{4}[ \\-]\\d{4}"},
+    {kPatPostal, PiiType::kPostalCode, 55, true,
+     "〒 ?\\d{3}" MA_DASH "?\\d{4}|\\d{3}" MA_DASH "\\d{4}|\\d{7}"},
+    {kPatIpv4, PiiType::kIpAddress, 50, true, "\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}"},
+    {kPatIpv6, PiiType::kIpAddress, 90, true,
+     "[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]{0,40}"},
+    {kPatAddressJa, PiiType::kStreetAddress, 85, true,
+     "(?:" MA_PREF " ?)?(?:" MA_NAME "{1,6}[市区町村郡] ?){1,3}" MA_NAME "{0,12} ?" MA_BLOCK},
+    {kPatAddressUs, PiiType::kStreetAddress, 85, true,
+     "\\d{1,6}[A-Za-z]?(?:-\\d{1,4})? (?:" MA_WORD " ){1,4}?" MA_STREET_SUFFIX
+     "\\b\\.?(?: (?:N|S|E|W|NE|NW|SE|SW)\\b)?"
+     "(?:,? (?i:apt|apartment|suite|ste|unit|room|rm|floor|fl)\\.? ?#?[A-Za-z0-9\\-]{1,8}"
+     "|,? #[A-Za-z0-9\\-]{1,8})?"
+     "(?:, [A-Z][A-Za-z]{1,20}(?: [A-Z][A-Za-z]{1,20}){0,2}, [A-Z]{2} \\d{5}(?:-\\d{4})?)?"},
+};
+static_assert(sizeof(kPatterns) / sizeof(kPatterns[0]) == kPatCount);
+
+// Patterns that only match inside digit clusters; they share one RE2::Set.
+constexpr Pat kDigitPatterns[] = {kPatPhoneJp,  kPatPhoneIntl, kPatPhoneUs, kPatCard,
+                                  kPatMyNumber, kPatPostal,    kPatIpv4};
+
+constexpr std::string_view kPrefectures[] = {
+    "北海道", "東京都", "京都府", "大阪府", "青森県", "岩手県",   "宮城県", "秋田県",
+    "山形県", "福島県", "茨城県", "栃木県", "群馬県", "埼玉県",   "千葉県", "神奈川県",
+    "新潟県", "富山県", "石川県", "福井県", "山梨県", "長野県",   "岐阜県", "静岡県",
+    "愛知県", "三重県", "滋賀県", "兵庫県", "奈良県", "和歌山県", "鳥取県", "島根県",
+    "岡山県", "広島県", "山口県", "徳島県", "香川県", "愛媛県",   "高知県", "福岡県",
+    "佐賀県", "長崎県", "熊本県", "大分県", "宮崎県", "鹿児島県", "沖縄県"};
+
+// ---------------------------------------------------------------------------------------------
+// Context keywords
+
+enum class Ctx : uint8_t {
+  kNone,
+  kPhone,
+  kCard,
+  kMyNumber,
+  kPostal,
+  kTracking,
+  kOrder,
+  kProduct,
+  kVersion
+};
+
+struct KeywordDef {
+  const char* word;  // ASCII words are matched case-insensitively on word boundaries
+  Ctx ctx;
+};
+
+constexpr KeywordDef kKeywords[] = {
+    {"telephone", Ctx::kPhone},
+    {"tel", Ctx::kPhone},
+    {"phone", Ctx::kPhone},
+    {"call", Ctx::kPhone},
+    {"mobile", Ctx::kPhone},
+    {"cell", Ctx::kPhone},
+    {"fax", Ctx::kPhone},
+    {"contact", Ctx::kPhone},
+    {"sms", Ctx::kPhone},
+    {"whatsapp", Ctx::kPhone},
+    {"電話", Ctx::kPhone},
+    {"でんわ", Ctx::kPhone},
+    {"デンワ", Ctx::kPhone},
+    {"携帯", Ctx::kPhone},
+    {"ケータイ", Ctx::kPhone},
+    {"連絡先", Ctx::kPhone},
+    {"ファックス", Ctx::kPhone},
+    {"ファクス", Ctx::kPhone},
+    {"card", Ctx::kCard},
+    {"visa", Ctx::kCard},
+    {"mastercard", Ctx::kCard},
+    {"amex", Ctx::kCard},
+    {"american express", Ctx::kCard},
+    {"jcb", Ctx::kCard},
+    {"diners", Ctx::kCard},
+    {"discover", Ctx::kCard},
+    {"credit", Ctx::kCard},
+    {"debit", Ctx::kCard},
+    {"payment", Ctx::kCard},
+    {"pay", Ctx::kCard},
+    {"paid", Ctx::kCard},
+    {"charge", Ctx::kCard},
+    {"charged", Ctx::kCard},
+    {"クレジットカード", Ctx::kCard},
+    {"クレジット", Ctx::kCard},
+    {"クレカ", Ctx::kCard},
+    {"デビット", Ctx::kCard},
+    {"カード", Ctx::kCard},
+    {"支払", Ctx::kCard},
+    {"決済", Ctx::kCard},
+    {"my number", Ctx::kMyNumber},
+    {"mynumber", Ctx::kMyNumber},
+    {"individual number", Ctx::kMyNumber},
+    {"individual number card", Ctx::kMyNumber},
+    {"my number card", Ctx::kMyNumber},
+    {"マイナンバーカード", Ctx::kMyNumber},
+    {"マイナンバー", Ctx::kMyNumber},
+    {"個人番号", Ctx::kMyNumber},
+    {"zip", Ctx::kPostal},
+    {"zip code", Ctx::kPostal},
+    {"zipcode", Ctx::kPostal},
+    {"postal", Ctx::kPostal},
+    {"postcode", Ctx::kPostal},
+    {"post code", Ctx::kPostal},
+    {"郵便番号", Ctx::kPostal},
+    {"〒", Ctx::kPostal},
+    {"tracking", Ctx::kTracking},
+    {"track", Ctx::kTracking},
+    {"waybill", Ctx::kTracking},
+    {"shipment", Ctx::kTracking},
+    {"parcel", Ctx::kTracking},
+    {"package", Ctx::kTracking},
+    {"fedex", Ctx::kTracking},
+    {"ups", Ctx::kTracking},
+    {"usps", Ctx::kTracking},
+    {"dhl", Ctx::kTracking},
+    {"yamato", Ctx::kTracking},
+    {"sagawa", Ctx::kTracking},
+    {"追跡", Ctx::kTracking},
+    {"伝票", Ctx::kTracking},
+    {"お問い合わせ番号", Ctx::kTracking},
+    {"問い合わせ番号", Ctx::kTracking},
+    {"問合せ番号", Ctx::kTracking},
+    {"荷物番号", Ctx::kTracking},
+    {"配送番号", Ctx::kTracking},
+    {"発送番号", Ctx::kTracking},
+    {"送り状", Ctx::kTracking},
+    {"ヤマト", Ctx::kTracking},
+    {"佐川", Ctx::kTracking},
+    {"ゆうパック", Ctx::kTracking},
+    {"日本郵便", Ctx::kTracking},
+    {"宅急便", Ctx::kTracking},
+    {"クロネコ", Ctx::kTracking},
+    {"order", Ctx::kOrder},
+    {"invoice", Ctx::kOrder},
+    {"receipt", Ctx::kOrder},
+    {"reservation", Ctx::kOrder},
+    {"member", Ctx::kOrder},
+    {"membership", Ctx::kOrder},
+    {"注文", Ctx::kOrder},
+    {"オーダー", Ctx::kOrder},
+    {"受付番号", Ctx::kOrder},
+    {"予約番号", Ctx::kOrder},
+    {"領収書", Ctx::kOrder},
+    {"請求書", Ctx::kOrder},
+    {"会員番号", Ctx::kOrder},
+    {"isbn", Ctx::kProduct},
+    {"jan", Ctx::kProduct},
+    {"ean", Ctx::kProduct},
+    {"upc", Ctx::kProduct},
+    {"barcode", Ctx::kProduct},
+    {"sku", Ctx::kProduct},
+    {"asin", Ctx::kProduct},
+    {"バーコード", Ctx::kProduct},
+    {"品番", Ctx::kProduct},
+    {"商品コード", Ctx::kProduct},
+    {"商品番号", Ctx::kProduct},
+    {"書籍コード", Ctx::kProduct},
+    {"version", Ctx::kVersion},
+    {"ver", Ctx::kVersion},
+    {"firmware", Ctx::kVersion},
+    {"build", Ctx::kVersion},
+    {"バージョン", Ctx::kVersion},
+};
+
+constexpr size_t kBeforeWindow = 24;  // code points between a keyword and the candidate
+constexpr size_t kAfterWindow = 12;
+
+bool IsAsciiWord(std::string_view w) {
+  for (char c : w) {
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
+std::string BuildKeywordRegex() {
+  std::vector<std::string_view> ascii, other;
+  for (const auto& k : kKeywords) (IsAsciiWord(k.word) ? ascii : other).push_back(k.word);
+  // Longer alternatives first: "telephone" before "tel", "マイナンバーカード" before "カード".
+  auto longer = [](std::string_view a, std::string_view b) { return a.size() > b.size(); };
+  std::stable_sort(ascii.begin(), ascii.end(), longer);
+  std::stable_sort(other.begin(), other.end(), longer);
+  std::string re = "(?i:\\b(?:";
+  for (size_t i = 0; i < ascii.size(); ++i) {
+    if (i > 0) re += '|';
+    re += RE2::QuoteMeta(re2::StringPiece(ascii[i].data(), ascii[i].size()));
+  }
+  re += ")\\b)";
+  for (std::string_view w : other) {
+    re += '|';
+    re += RE2::QuoteMeta(re2::StringPiece(w.data(), w.size()));
+  }
+  return re;
+}
+
+RE2::Options PatternOptions() {
+  RE2::Options o;
+  o.set_encoding(RE2::Options::EncodingUTF8);
+  o.set_never_capture(true);
+  o.set_log_errors(false);
+  return o;
+}
+
+re2::StringPiece Piece(std::string_view s) { return re2::StringPiece(s.data(), s.size()); }
+
+}  // namespace
+
+struct Redactor::Patterns {
+  std::vector<std::unique_ptr<RE2>> regex;  // indexed by Pat
+  std::unique_ptr<RE2::Set> digit_set;      // the digit-cluster patterns, in kDigitPatterns order
+  std::unique_ptr<RE2> keywords;
+  absl::flat_hash_map<std::string, Ctx> keyword_class;
+};
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Helpers over the candidate text
+
+inline bool IsWordByte(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+inline bool IsHexOrColon(char c) {
+  return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':';
+}
+
+std::string DigitsOf(std::string_view s) {
+  std::string d;
+  d.reserve(s.size());
+  for (char c : s) {
+    if (IsDigit(c)) d.push_back(c);
+  }
+  return d;
+}
+
+size_t NextCodePoint(std::string_view text, size_t pos) {
+  ++pos;
+  while (pos < text.size() && (static_cast<unsigned char>(text[pos]) & 0xC0) == 0x80) ++pos;
+  return pos;
+}
+
+// Code points in text[a, b), counting no further than `limit` + 1.
+size_t CodePointsBetween(std::string_view text, size_t a, size_t b, size_t limit) {
+  size_t n = 0;
+  for (size_t i = a; i < b && n <= limit; ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
+// "TEL090-…", "fax03-…": a phone number may touch these words.
+bool AfterPhoneWord(std::string_view text, size_t s) {
+  for (std::string_view w : {"tel", "fax"}) {
+    if (s < w.size()) continue;
+    std::string_view before = text.substr(s - w.size(), w.size());
+    if (!absl::EqualsIgnoreCase(core::ToAbsl(before), core::ToAbsl(w))) continue;
+    if (s == w.size() || !IsWordByte(static_cast<unsigned char>(text[s - w.size() - 1]))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The candidate text[s, e) stands alone: no letter, digit or underscore touches it, and it is not
+// attached by '-' or '.' to a longer token (order numbers, versions, dotted codes).
+bool StandsAlone(std::string_view text, size_t s, size_t e, bool phone) {
+  if (s > 0) {
+    auto p = static_cast<unsigned char>(text[s - 1]);
+    if (IsWordByte(p)) {
+      if (!phone || !AfterPhoneWord(text, s)) return false;
+    } else if ((p == '-' || p == '.') && s >= 2 &&
+               IsWordByte(static_cast<unsigned char>(text[s - 2]))) {
+      return false;
+    }
+  }
+  if (e < text.size()) {
+    auto c = static_cast<unsigned char>(text[e]);
+    if (IsWordByte(c)) return false;
+    if (e + 1 < text.size()) {
+      auto d = static_cast<unsigned char>(text[e + 1]);
+      if (c == '-' && IsWordByte(d)) return false;
+      if (c == '.' && IsDigit(static_cast<char>(d))) return false;
+    }
+  }
+  return true;
+}
+
+bool StartsWithPrefecture(std::string_view text) {
+  for (std::string_view p : kPrefectures) {
+    if (text.substr(0, p.size()) == p) return true;
+  }
+  return false;
+}
+
+// Splits "4111 1111-1111" into digit groups; *seps receives the separator characters.
+std::vector<std::string_view> DigitGroups(std::string_view s, std::string* seps) {
+  std::vector<std::string_view> groups;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = i;
+    while (j < s.size() && IsDigit(s[j])) ++j;
+    if (j > i) groups.push_back(s.substr(i, j - i));
+    if (j < s.size()) seps->push_back(s[j]);
+    i = j + 1;
+  }
+  return groups;
+}
+
+// Street suffixes (USPS abbreviations and full words), compared in lower case.
+bool IsStreetSuffix(std::string_view token) {
+  while (!token.empty() && (token.back() == '.' || token.back() == ',')) token.remove_suffix(1);
+  if (token.size() < 2 || token.size() > 9) return false;
+  char buf[9];
+  for (size_t i = 0; i < token.size(); ++i) {
+    buf[i] = absl::ascii_tolower(static_cast<unsigned char>(token[i]));
+  }
+  std::string_view l(buf, token.size());
+  switch (l.size()) {
+    case 2:
+      return l == "st" || l == "rd" || l == "ln" || l == "dr" || l == "ct" || l == "pl" ||
+             l == "sq";
+    case 3:
+      return l == "ave" || l == "ter" || l == "cir" || l == "hwy" || l == "trl" || l == "plz" ||
+             l == "aly" || l == "way" || l == "row";
+    case 4:
+      return l == "road" || l == "blvd" || l == "lane" || l == "pkwy" || l == "loop";
+    case 5:
+      return l == "drive" || l == "court" || l == "place" || l == "trail" || l == "plaza" ||
+             l == "alley";
+    case 6:
+      return l == "street" || l == "avenue" || l == "square" || l == "circle";
+    case 7:
+      return l == "highway" || l == "terrace" || l == "parkway";
+    case 9:
+      return l == "boulevard";
+    default:
+      return false;
+  }
+}
+
+// True when text[i, i + 3) is the UTF-8 encoding of the BMP character `c` (U+0800..U+FFFF).
+inline bool Is3(std::string_view text, size_t i, char32_t c) {
+  return i + 3 <= text.size() && static_cast<unsigned char>(text[i]) == (0xE0 | (c >> 12)) &&
+         static_cast<unsigned char>(text[i + 1]) == (0x80 | ((c >> 6) & 0x3F)) &&
+         static_cast<unsigned char>(text[i + 2]) == (0x80 | (c & 0x3F));
+}
+
+constexpr char32_t kPostalMark = 0x3012;  // 〒
+
+// Finds the nearest context keyword around a candidate, searching only a small window.
+class ContextFinder {
+ public:
+  ContextFinder(std::string_view text, const Redactor::Patterns& p) : text_(text), p_(p) {}
+  // The class of the nearest keyword within kBeforeWindow code points before text[s, e) or
+  // kAfterWindow after it (the closer one; before wins a tie), or kNone.
+  Ctx Near(size_t s, size_t e) const;
+
+ private:
+  std::string_view text_;
+  const Redactor::Patterns& p_;
+};
+
+// Moves `pos` back (or forward) over `count` code points.
+size_t BackCodePoints(std::string_view text, size_t pos, size_t count) {
+  while (pos > 0 && count > 0) {
+    --pos;
+    if ((static_cast<unsigned char>(text[pos]) & 0xC0) != 0x80) --count;
+  }
+  return pos;
+}
+size_t ForwardCodePoints(std::string_view text, size_t pos, size_t count) {
+  while (pos < text.size() && count > 0) {
+    pos = NextCodePoint(text, pos);
+    --count;
+  }
+  return pos;
+}
+
+constexpr size_t kLongestKeyword = 9;  // code points ("マイナンバーカード")
+
+Ctx ContextFinder::Near(size_t s, size_t e) const {
+  size_t lo = BackCodePoints(text_, s, kBeforeWindow + kLongestKeyword);
+  size_t hi = ForwardCodePoints(text_, e, kAfterWindow + kLongestKeyword);
+  re2::StringPiece input = Piece(text_);
+  re2::StringPiece m;
+  size_t pos = lo;
+  size_t before_dist = SIZE_MAX, after_dist = SIZE_MAX;
+  Ctx before = Ctx::kNone, after = Ctx::kNone;
+  while (pos < hi && p_.keywords->Match(input, pos, hi, RE2::UNANCHORED, &m, 1)) {
+    size_t ks = static_cast<size_t>(m.data() - text_.data());
+    size_t ke = ks + m.size();
+    pos = ke > ks ? ke : ks + 1;
+    // A placeholder ("[PHONE]") is not context: otherwise each redaction could give its
+    // neighbour a phone keyword, and redacting the output again would find more.
+    if (ks > 0 && text_[ks - 1] == '[' && ke < text_.size() && text_[ke] == ']') continue;
+    std::string key(m.data(), m.size());
+    absl::AsciiStrToLower(&key);
+    auto it = p_.keyword_class.find(key);
+    if (it == p_.keyword_class.end()) continue;
+    if (ke <= s) {
+      size_t d = CodePointsBetween(text_, ke, s, kBeforeWindow);
+      if (d <= kBeforeWindow) {  // later keywords are closer
+        before = it->second;
+        before_dist = d;
+      }
+    } else if (ks >= e && after == Ctx::kNone) {
+      size_t d = CodePointsBetween(text_, e, ks, kAfterWindow);
+      if (d <= kAfterWindow) {
+        after = it->second;
+        after_dist = d;
+      }
+    }
+  }
+  if (before == Ctx::kNone) return after;
+  if (after == Ctx::kNone) return before;
+  return after_dist < before_dist ? after : before;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validators: confirm (and possibly narrow) the candidate text[*s, *e).
+
+bool ValidPhoneJp(std::string_view text, size_t* s, size_t* e, const ContextFinder& ctx) {
+  std::string_view m = text.substr(*s, *e - *s);
+  size_t open = m.find('('), close = m.find(')');
+  if ((open == std::string_view::npos) != (close == std::string_view::npos)) return false;
+  if (open != std::string_view::npos && close < open) return false;
+  if (!StandsAlone(text, *s, *e, true)) return false;
+  std::string d = DigitsOf(m);
+  bool mobile_prefix = d.size() >= 3 && d[2] == '0' && d[1] >= '2' && d[1] <= '9';  // 0X0
+  if (d.size() == 11) {
+    if (!mobile_prefix && d.compare(0, 4, "0800") != 0) return false;
+  } else if (d.size() == 10) {
+    if (d[1] == '0' || mobile_prefix) return false;
+  } else {
+    return false;
+  }
+  if (d.size() != m.size()) return true;  // formatted: separators or parentheses
+  Ctx c = ctx.Near(*s, *e);
+  if (d.size() == 10) return c == Ctx::kPhone;
+  return c == Ctx::kNone || c == Ctx::kPhone || c == Ctx::kPostal;
+}
+
+bool ValidPhoneIntl(std::string_view text, size_t* s, size_t* e) {
+  std::string_view m = text.substr(*s, *e - *s);
+  if (!StandsAlone(text, *s, *e, true)) return false;
+  std::string trunk_free(m);
+  if (size_t t = trunk_free.find("(0)"); t != std::string::npos) trunk_free.erase(t, 3);
+  std::string d = DigitsOf(trunk_free);
+  if (d.size() < 8 || d.size() > 15 || d[0] == '0') return false;  // no country code starts with 0
+  if (d.compare(0, 2, "81") == 0) {
+    std::string national = d.substr(2);
+    if (!national.empty() && national[0] == '0') national.erase(0, 1);
+    return national.size() == 9 || national.size() == 10;
+  }
+  if (d[0] == '1') return d.size() == 11;
+  return true;
+}
+
+bool ValidPhoneUs(std::string_view text, size_t* s, size_t* e, const ContextFinder& ctx) {
+  std::string_view m = text.substr(*s, *e - *s);
+  size_t open = std::count(m.begin(), m.end(), '('), close = std::count(m.begin(), m.end(), ')');
+  if (open != close || open > 1) return false;
+  if (!StandsAlone(text, *s, *e, true)) return false;
+  std::string d = DigitsOf(m);
+  if (d.size() == 11 ? d[0] != '1' : d.size() != 10) return false;
+  if (d.size() != m.size()) return true;  // formatted
+  return ctx.Near(*s, *e) == Ctx::kPhone;
+}
+
+bool ValidCard(std::string_view text, size_t* s, size_t* e, const ContextFinder& ctx) {
+  std::string_view m = text.substr(*s, *e - *s);
+  std::string d;
+  size_t end = *e;
+  std::string seps;
+  std::vector<std::string_view> groups = DigitGroups(m, &seps);
+  if (groups.size() == 1) {
+    d = std::string(m);
+    if (d.size() < 13 || d.size() > 19 || !LuhnValid(d)) return false;
+  } else {
+    // Formatted: one separator character, a first group of four, then groups of 3–6 digits.
+    // Trailing groups that do not belong to the card (a quantity, a second number) are dropped.
+    if (seps.find_first_not_of(seps[0]) != std::string::npos) return false;
+    if (groups[0].size() != 4) return false;
+    bool found = false;
+    for (size_t k = groups.size(); k >= 3 && !found; --k) {
+      std::string cand;
+      for (size_t g = 0; g < k; ++g) cand.append(groups[g]);
+      if (cand.size() < 13 || cand.size() > 19 || !LuhnValid(cand)) continue;
+      d = cand;
+      end = static_cast<size_t>(groups[k - 1].data() + groups[k - 1].size() - text.data());
+      found = true;
+    }
+    if (!found) return false;
+  }
+  if (!StandsAlone(text, *s, end, false)) return false;
+  Ctx c = ctx.Near(*s, end);
+  if (c == Ctx::kTracking || c == Ctx::kProduct) return false;
+  if (c != Ctx::kCard) {
+    if (d.size() == 13 && Ean13Valid(d)) return false;  // JAN / ISBN-13
+    if (d[0] < '2' || d[0] > '6') return false;         // no card network starts so
+  }
+  *e = end;
+  return true;
+}
+
+bool ValidMyNumber(std::string_view text, size_t* s, size_t* e, const ContextFinder& ctx) {
+  std::string_view m = text.substr(*s, *e - *s);
+  if (m.size() == 14) {
+    // Grouped 4-4-4: one separator, and no further group of the same kind on either side
+    // ("4111 1111 1111 1112" is not a My Number followed by 1112).
+    char sep = m[4];
+    if (m[9] != sep) return false;
+    if (*e + 1 < text.size() && text[*e] == sep && IsDigit(text[*e + 1])) return false;
+    if (*s >= 2 && text[*s - 1] == sep && IsDigit(text[*s - 2])) return false;
+  }
+  if (!StandsAlone(text, *s, *e, false)) return false;
+  if (!MyNumberValid(DigitsOf(m))) return false;
+  Ctx c = ctx.Near(*s, *e);
+  return c == Ctx::kNone || c == Ctx::kMyNumber || c == Ctx::kPostal || c == Ctx::kVersion;
+}
+
+bool ValidPostal(std::string_view text, size_t* s, size_t* e, const ContextFinder& ctx) {
+  std::string_view m = text.substr(*s, *e - *s);
+  constexpr std::string_view kMark = "〒";
+  if (m.substr(0, kMark.size()) == kMark) {
+    size_t start = *s + kMark.size();
+    if (start < *e && text[start] == ' ') ++start;
+    if (!StandsAlone(text, start, *e, false)) return false;
+    *s = start;
+    return true;
+  }
+  if (!StandsAlone(text, *s, *e, false)) return false;
+  Ctx c = ctx.Near(*s, *e);
+  if (c == Ctx::kPostal) return true;
+  if (c != Ctx::kNone) return false;
+  std::string_view rest = text.substr(*e);
+  if (!rest.empty() && rest[0] == ' ') rest.remove_prefix(1);
+  return StartsWithPrefecture(rest);
+}
+
+bool ValidIpv4(std::string_view text, size_t* s, size_t* e, const ContextFinder& ctx) {
+  if (!StandsAlone(text, *s, *e, false)) return false;
+  if (!Ipv4Valid(text.substr(*s, *e - *s))) return false;
+  Ctx c = ctx.Near(*s, *e);
+  return c != Ctx::kVersion && c != Ctx::kProduct;
+}
+
+bool ValidIpv6(std::string_view text, size_t* s, size_t* e) {
+  size_t end = *e;
+  while (end > *s && text[end - 1] == '.') --end;
+  if (end - *s >= 2 && text[end - 1] == ':' && text[end - 2] != ':') --end;
+  // Not the tail of a longer colon run ("1:2:3:4:5:6:7:8:9"); a label colon ("IP:") is fine.
+  if (*s > 0 && text[*s - 1] == ':' && (*s < 2 || IsHexOrColon(text[*s - 2]))) return false;
+  if (!StandsAlone(text, *s, end, false)) return false;
+  if (end < text.size() && text[end] == ':') return false;
+  int groups = 0;
+  std::string_view m = text.substr(*s, end - *s);
+  if (!Ipv6Valid(m, &groups) || groups < 2) return false;
+  // Two short groups ("a::b", "std::ab") are more likely code than an address.
+  if (groups == 2) {
+    size_t longest = 0, run = 0;
+    for (char c : m) {
+      run = c == ':' ? 0 : run + 1;
+      longest = std::max(longest, run);
+    }
+    if (longest < 3) return false;
+  }
+  *e = end;
+  return true;
+}
+
+bool ValidEmail(std::string_view text, size_t* s, size_t* e) {
+  size_t start = *s;
+  while (start < *e && text[start] == '.') ++start;  // "...taro@" — leading dots are not part
+  std::string_view m = text.substr(start, *e - start);
+  size_t at = m.find('@');
+  if (at == 0 || at == std::string_view::npos || at > 64 || m.size() > 254) return false;
+  std::string_view domain = m.substr(at + 1);
+  size_t last_dot = domain.rfind('.');
+  std::string_view tld = domain.substr(last_dot + 1);
+  if (tld.size() < 2) return false;
+  for (char c : tld) {
+    if (!absl::ascii_isalpha(static_cast<unsigned char>(c))) return false;
+  }
+  size_t label_start = 0;
+  while (label_start <= domain.size()) {
+    size_t dot = domain.find('.', label_start);
+    std::string_view label = domain.substr(
+        label_start, dot == std::string_view::npos ? std::string_view::npos : dot - label_start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    if (dot == std::string_view::npos) break;
+    label_start = dot + 1;
+  }
+  *s = start;
+  return true;
+}
+
+bool ValidAddressJa(std::string_view text, size_t* s, size_t* e) {
+  std::string_view m = text.substr(*s, *e - *s);
+  // Particles mean a sentence, not a town name: 「渋谷区のイベントは3-5日」.
+  for (std::string_view particle : {"は", "を", "に", "で", "へ", "から", "まで", "より"}) {
+    if (m.find(particle) != std::string_view::npos) return false;
+  }
+  // Block numbers are not followed by a unit: 「3-5日」「1-3巻」「10-20時」.
+  std::string_view rest = text.substr(*e);
+  if (!rest.empty() && (IsDigit(rest[0]) || IsWordByte(static_cast<unsigned char>(rest[0])))) {
+    return false;
+  }
+  for (std::string_view unit :
+       {"日", "月", "年", "巻", "話", "冊", "個", "回", "時", "分", "秒", "円", "人",
+        "歳", "点", "枚", "本", "件", "位", "%",  "〜", "~",  "章", "期", "部", "周"}) {
+    if (rest.substr(0, unit.size()) == unit) return false;
+  }
+  if (!StartsWithPrefecture(m)) {
+    // Without a prefecture, the first municipality must be a city or a ward.
+    for (size_t i = 0; i < m.size();) {
+      std::string_view ch = m.substr(i, NextCodePoint(m, i) - i);
+      if (ch == "市" || ch == "区") break;
+      if (ch == "町" || ch == "村" || ch == "郡") return false;
+      i += ch.size();
+    }
+  }
+  return true;
+}
+
+bool ValidAddressUs(std::string_view text, size_t* s, size_t* e) {
+  static constexpr std::string_view kStop[] = {
+      "the",     "a",        "an",     "on",     "in",      "of",       "to",      "for",
+      "my",      "your",     "our",    "his",    "her",     "their",    "this",    "that",
+      "these",   "those",    "and",    "or",     "but",     "by",       "at",      "is",
+      "was",     "are",      "be",     "per",    "vol",     "vol.",     "volume",  "volumes",
+      "chapter", "chapters", "ch",     "ch.",    "copy",    "copies",   "book",    "books",
+      "item",    "items",    "page",   "pages",  "episode", "episodes", "ep",      "season",
+      "part",    "issue",    "issues", "times",  "more",    "all",      "every",   "each",
+      "only",    "just",     "about",  "over",   "under",   "with",     "from",    "into",
+      "out",     "up",       "down",   "yen",    "dollars", "usd",      "jpy",     "pcs",
+      "units",   "days",     "weeks",  "months", "years",   "hours",    "minutes", "left",
+      "right",   "get",      "buy",    "free",   "off",     "best",     "top",     "new",
+      "old"};
+  static constexpr std::string_view kPlainSuffixes[] = {
+      "way",    "court",   "place", "square", "drive", "lane", "row",
+      "circle", "terrace", "trail", "plaza",  "alley", "loop"};
+  if (*s > 0 && IsWordByte(static_cast<unsigned char>(text[*s - 1]))) return false;
+  std::string_view m = text.substr(*s, *e - *s);
+  if (*e < text.size() && IsWordByte(static_cast<unsigned char>(text[*e]))) return false;
+  // Tokens after the house number, up to the street suffix.
+  std::vector<std::string_view> words;
+  size_t i = m.find(' ');
+  while (i != std::string_view::npos && i < m.size()) {
+    size_t j = m.find(' ', i + 1);
+    words.push_back(m.substr(i + 1, j == std::string_view::npos ? j : j - i - 1));
+    i = j;
+  }
+  auto lower = [](std::string_view w) {
+    std::string l(w);
+    while (!l.empty() && (l.back() == '.' || l.back() == ',')) l.pop_back();
+    absl::AsciiStrToLower(&l);
+    return l;
+  };
+  size_t suffix_at = 0;
+  for (size_t k = 1; k < words.size(); ++k) {
+    if (IsStreetSuffix(words[k])) {
+      suffix_at = k;
+      break;
+    }
+  }
+  if (suffix_at == 0) return false;
+  std::string suffix = lower(words[suffix_at]);
+  bool plain = std::find(std::begin(kPlainSuffixes), std::end(kPlainSuffixes), suffix) !=
+               std::end(kPlainSuffixes);
+  for (size_t k = 0; k < suffix_at; ++k) {
+    std::string l = lower(words[k]);
+    if (std::find(std::begin(kStop), std::end(kStop), l) != std::end(kStop)) return false;
+    if (!l.empty() && std::all_of(l.begin(), l.end(), [](char c) { return IsDigit(c); })) {
+      return false;
+    }
+    if (plain && !words[k].empty() &&
+        absl::ascii_islower(static_cast<unsigned char>(words[k][0]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Candidate regions. Hand-written byte scanners find the few places where a pattern can match;
+// RE2 then runs only there, so a message without PII costs one pass over its bytes.
+
+struct Window {
+  size_t begin, end;
+};
+
+struct Windows {
+  std::vector<Window> digits, email, ipv6, address_us, address_ja;
+  bool Empty() const {
+    return digits.empty() && email.empty() && ipv6.empty() && address_us.empty() &&
+           address_ja.empty();
+  }
+};
+
+// Appends [begin, end), merging it into the previous window when they overlap. Windows arrive
+// in increasing `begin` order.
+void AddWindow(std::vector<Window>* w, size_t begin, size_t end) {
+  if (!w->empty() && begin <= w->back().end) {
+    w->back().end = std::max(w->back().end, end);
+    return;
+  }
+  w->push_back({begin, end});
+}
+
+// Length of the separator character at text[i] that may join digit groups, or 0.
+size_t JoinerLength(std::string_view text, size_t i) {
+  char c = text[i];
+  if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') return 1;
+  if (static_cast<unsigned char>(c) == 0xE2 || static_cast<unsigned char>(c) == 0xE3) {
+    for (char32_t dash : {0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212, 0x30FC}) {
+      if (Is3(text, i, dash)) return 3;
+    }
+  }
+  return 0;
+}
+
+bool IsLocalPartByte(char c) {
+  return IsWordByte(static_cast<unsigned char>(c)) || c == '.' || c == '%' || c == '+' || c == '-';
+}
+bool IsDomainByte(char c) {
+  return (IsWordByte(static_cast<unsigned char>(c)) && c != '_') || c == '.' || c == '-';
+}
+
+// Bytes at which a candidate region can start: digits, '@', ':' and the lead bytes of
+// 市 区 町 村 郡 (0xE5..0xE9). Everything else is skipped with one table lookup.
+constexpr std::array<bool, 256> MakeTriggerTable() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<size_t>(c)] = true;
+  t['@'] = t[':'] = true;
+  for (int c = 0xE5; c <= 0xE9; ++c) t[static_cast<size_t>(c)] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kTrigger = MakeTriggerTable();
+
+// A digit cluster starting at the digit text[i]: digits joined by runs of at most two
+// separators, with a leading '(', '+' or '〒'. Returns the end of the scan (past the last digit
+// or joiner examined); adds a window when the cluster has at least 7 digits (or is a dotted
+// quad), the least any phone number, card, My Number, postal code or IPv4 address needs.
+size_t ScanDigitCluster(std::string_view text, size_t i, Windows* w) {
+  const size_t n = text.size();
+  size_t b = i;
+  if (b >= 1 && text[b - 1] == '(') --b;
+  if (b >= 1 && text[b - 1] == '+') --b;
+  if (b >= 4 && text[b - 1] == ' ' && Is3(text, b - 4, kPostalMark)) b -= 4;
+  if (b >= 3 && Is3(text, b - 3, kPostalMark)) b -= 3;
+  int digits = 0, dots = 0;
+  size_t j = i, end = i;
+  while (j < n) {
+    if (IsDigit(text[j])) {
+      ++digits;
+      end = ++j;
+      continue;
+    }
+    size_t k = j;
+    int joiners = 0, run_dots = 0;
+    while (k < n && joiners < 3) {
+      size_t len = JoinerLength(text, k);
+      if (len == 0) break;
+      run_dots += text[k] == '.';
+      k += len;
+      ++joiners;
+    }
+    if (joiners == 0 || joiners > 2 || k >= n || !IsDigit(text[k])) break;
+    dots += run_dots;
+    j = k;
+  }
+  if (end < n && text[end] == ')') ++end;
+  if (digits >= 7 || (dots >= 3 && digits >= 4)) AddWindow(&w->digits, b, end);
+  return j;
+}
+
+// A US house number at text[i] (a word start): up to six following words, one of them (not the
+// first) a street suffix.
+void ScanHouseNumber(std::string_view text, size_t i, Windows* w) {
+  const size_t n = text.size();
+  size_t j = i;
+  while (j < n && IsDigit(text[j])) ++j;
+  if (j - i > 6) return;
+  size_t number_end = j;
+  while (j < n && text[j] != ' ' && j - number_end < 6) ++j;  // "221B", "12-3"
+  size_t pos = j;
+  for (int word = 0; word < 6 && pos < n && text[pos] == ' '; ++word) {
+    size_t t = pos + 1, te = t;
+    while (te < n && te - t <= 25 &&
+           (IsWordByte(static_cast<unsigned char>(text[te])) || text[te] == '\'' ||
+            text[te] == '.' || text[te] == '-' || text[te] == ',')) {
+      ++te;
+    }
+    if (te == t) return;
+    if (word >= 1 && IsStreetSuffix(text.substr(t, te - t))) {
+      AddWindow(&w->address_us, i, std::min(n, te + 120));
+      return;
+    }
+    pos = te;
+  }
+}
+
+// The first trigger byte at or after `i`, or `n`. A tight loop of its own so that the index stays
+// in a register.
+inline size_t NextTrigger(const unsigned char* data, size_t i, size_t n) {
+  // Eight bytes at a time: skip words with no byte in 0x30..0x3A (digits, ':'), no '@' and no
+  // byte >= 0x80 (SWAR; Mycroft's "has byte between" and "has zero byte" tests).
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  while (i + 8 <= n) {
+    uint64_t w;
+    std::memcpy(&w, data + i, 8);
+    uint64_t low7 = w & ~kHigh;
+    uint64_t in_range =
+        ((kOnes * (127 + 0x3B)) - low7) & ~w & (low7 + kOnes * (127 - 0x2F)) & kHigh;
+    uint64_t at = w ^ (kOnes * '@');
+    uint64_t has_at = (at - kOnes) & ~at & kHigh;
+    if ((in_range | has_at | (w & kHigh)) != 0) break;
+    i += 8;
+  }
+  while (i < n && !kTrigger[data[i]]) ++i;
+  return i;
+}
+
+void FindWindows(std::string_view text, Windows* w) {
+  const size_t n = text.size();
+  const auto* data = reinterpret_cast<const unsigned char*>(text.data());
+  size_t cluster_end = 0;  // digits before this were scanned as part of a cluster
+  size_t email_floor = 0;  // left edge for the next e-mail window
+  size_t colon_floor = 0;  // IPv6 runs before this were scanned
+  size_t next_number = 0;  // next ASCII digit or 丁 after a 市区町村郡 trigger
+  for (size_t i = NextTrigger(data, 0, n); i < n; i = NextTrigger(data, i + 1, n)) {
+    unsigned char c = data[i];
+    if (IsDigit(static_cast<char>(c))) {
+      bool word_start = i == 0 || !IsWordByte(static_cast<unsigned char>(text[i - 1]));
+      if (word_start) ScanHouseNumber(text, i, w);
+      if (i >= cluster_end) cluster_end = ScanDigitCluster(text, i, w);
+      continue;
+    }
+    if (c == '@') {
+      size_t l = i;
+      while (l > email_floor && IsLocalPartByte(text[l - 1])) --l;
+      size_t r = i + 1;
+      while (r < n && IsDomainByte(text[r])) ++r;
+      if (l < i && r > i + 3) AddWindow(&w->email, l, r);
+      email_floor = i + 1;
+      continue;
+    }
+    if (c == ':') {
+      if (i < colon_floor) continue;
+      size_t l = i;
+      while (l > colon_floor && IsHexOrColon(text[l - 1])) --l;
+      size_t r = i;
+      int colons = 0;
+      while (r < n && (IsHexOrColon(text[r]) || text[r] == '.')) colons += text[r++] == ':';
+      if (colons >= 2) AddWindow(&w->ipv6, l, r);
+      colon_floor = r;
+      continue;
+    }
+    // Japanese address: a municipality suffix with block numbers soon after.
+    if (!Is3(text, i, 0x5E02) && !Is3(text, i, 0x533A) && !Is3(text, i, 0x753A) &&  // 市 区 町
+        !Is3(text, i, 0x6751) && !Is3(text, i, 0x90E1)) {                           // 村 郡
+      continue;
+    }
+    if (next_number < i) {
+      next_number = i;
+      while (next_number < n && !IsDigit(text[next_number]) &&
+             !Is3(text, next_number, 0x4E01)) {  // 丁
+        ++next_number;
+      }
+    }
+    if (next_number >= n || next_number - i > 120) continue;
+    size_t b = i >= 32 ? i - 32 : 0;
+    while (b < i && (static_cast<unsigned char>(text[b]) & 0xC0) == 0x80) ++b;
+    AddWindow(&w->address_ja, b, std::min(n, i + 160));
+  }
+}
+
+struct Candidate {
+  PiiType type;
+  int priority;
+  size_t start, end;
+};
+
+// Copies `text` with each span replaced by its placeholder; `map` maps the copy back.
+void BuildRedacted(std::string_view text, const std::vector<PiiSpan>& spans, std::string* out,
+                   core::OffsetMap* map) {
+  out->clear();
+  map->Clear();
+  size_t pos = 0;
+  auto copy = [&](size_t a, size_t b) {
+    if (b <= a) return;
+    size_t at = out->size();
+    out->append(text.substr(a, b - a));
+    map->Add(at, out->size(), a, b, true);
+  };
+  for (const PiiSpan& s : spans) {
+    copy(pos, s.start);
+    std::string_view ph = PiiPlaceholder(s.type);
+    size_t at = out->size();
+    out->append(ph);
+    map->Add(at, out->size(), s.start, s.end, false);
+    pos = s.end;
+  }
+  copy(pos, text.size());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Redactor
+
+Redactor::Redactor(std::unique_ptr<Patterns> patterns) : patterns_(std::move(patterns)) {}
+Redactor::~Redactor() = default;
+
+std::unique_ptr<Redactor> Redactor::Create() {
+  auto p = std::make_unique<Patterns>();
+  RE2::Options opts = PatternOptions();
+  p->digit_set = std::make_unique<RE2::Set>(opts, RE2::UNANCHORED);
+  for (const PatternDef& def : kPatterns) {
+    auto re = std::make_unique<RE2>(def.regex, opts);
+    if (!re->ok()) {
+      fprintf(stderr, "redactor: pattern %d does not compile: %s\n", def.id, re->error().c_str());
+      abort();
+    }
+    p->regex.push_back(std::move(re));
+  }
+  for (size_t i = 0; i < std::size(kDigitPatterns); ++i) {
+    std::string err;
+    if (p->digit_set->Add(kPatterns[kDigitPatterns[i]].regex, &err) != static_cast<int>(i)) {
+      fprintf(stderr, "redactor: set pattern %zu: %s\n", i, err.c_str());
+      abort();
+    }
+  }
+  if (!p->digit_set->Compile()) {
+    fprintf(stderr, "redactor: the digit pattern set does not compile\n");
+    abort();
+  }
+  p->keywords = std::make_unique<RE2>(BuildKeywordRegex(), opts);
+  if (!p->keywords->ok()) {
+    fprintf(stderr, "redactor: keyword pattern: %s\n", p->keywords->error().c_str());
+    abort();
+  }
+  for (const auto& k : kKeywords) {
+    std::string key(k.word);
+    absl::AsciiStrToLower(&key);
+    p->keyword_class[key] = k.ctx;
+  }
+  return std::unique_ptr<Redactor>(new Redactor(std::move(p)));
+}
+
+const Redactor& Redactor::Default() {
+  static const Redactor* instance = Create().release();
+  return *instance;
+}
+
+std::vector<PiiSpan> Redactor::FindOnce(std::string_view text) const {
+  Windows windows;
+  FindWindows(text, &windows);
+  if (windows.Empty()) return {};
+
+  ContextFinder ctx(text, *patterns_);
+  std::vector<Candidate> cands;
+  re2::StringPiece input = Piece(text);
+  // Runs pattern `id` over text[begin, end) and keeps the candidates its validator confirms.
+  auto scan = [&](Pat id, size_t begin, size_t end) {
+    const PatternDef& def = kPatterns[id];
+    const RE2& re = *patterns_->regex[static_cast<size_t>(id)];
+    re2::StringPiece m;
+    size_t pos = begin;
+    while (pos < end && re.Match(input, pos, end, RE2::UNANCHORED, &m, 1)) {
+      size_t s = static_cast<size_t>(m.data() - text.data());
+      size_t e = s + m.size();
+      if (e == s) {
+        pos = NextCodePoint(text, s);
+        continue;
+      }
+      size_t vs = s, ve = e;
+      bool ok = false;
+      switch (id) {
+        case kPatEmail:
+          ok = ValidEmail(text, &vs, &ve);
+          break;
+        case kPatPhoneJp:
+          ok = ValidPhoneJp(text, &vs, &ve, ctx);
+          break;
+        case kPatPhoneIntl:
+          ok = ValidPhoneIntl(text, &vs, &ve);
+          break;
+        case kPatPhoneUs:
+          ok = ValidPhoneUs(text, &vs, &ve, ctx);
+          break;
+        case kPatCard:
+          ok = ValidCard(text, &vs, &ve, ctx);
+          break;
+        case kPatMyNumber:
+          ok = ValidMyNumber(text, &vs, &ve, ctx);
+          break;
+        case kPatPostal:
+          ok = ValidPostal(text, &vs, &ve, ctx);
+          break;
+        case kPatIpv4:
+          ok = ValidIpv4(text, &vs, &ve, ctx);
+          break;
+        case kPatIpv6:
+          ok = ValidIpv6(text, &vs, &ve);
+          break;
+        case kPatAddressJa:
+          ok = ValidAddressJa(text, &vs, &ve);
+          break;
+        case kPatAddressUs:
+          ok = ValidAddressUs(text, &vs, &ve);
+          break;
+        case kPatCount:
+          break;
+      }
+      if (ok && ve > vs) {
+        cands.push_back({def.type, def.priority, vs, ve});
+        pos = ve;
+      } else {
+        pos = def.bounded ? NextCodePoint(text, s) : e;
+      }
+    }
+  };
+
+  std::vector<int> hits;
+  for (const Window& w : windows.digits) {
+    // One DFA pass over the cluster picks the patterns worth running on it.
+    hits.clear();
+    RE2::Set::ErrorInfo info;
+    if (!patterns_->digit_set->Match(Piece(text.substr(w.begin, w.end - w.begin)), &hits, &info)) {
+      if (info.kind == RE2::Set::kNoError) continue;
+      for (size_t i = 0; i < std::size(kDigitPatterns); ++i) hits.push_back(static_cast<int>(i));
+    }
+    for (int h : hits) scan(kDigitPatterns[h], w.begin, w.end);
+  }
+  for (const Window& w : windows.email) scan(kPatEmail, w.begin, w.end);
+  for (const Window& w : windows.ipv6) scan(kPatIpv6, w.begin, w.end);
+  for (const Window& w : windows.address_us) scan(kPatAddressUs, w.begin, w.end);
+  for (const Window& w : windows.address_ja) scan(kPatAddressJa, w.begin, w.end);
+  if (cands.empty()) return {};
+
+  std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
+    if (a.priority != b.priority) return a.priority > b.priority;
+    if (a.end - a.start != b.end - b.start) return a.end - a.start > b.end - b.start;
+    return a.start < b.start;
+  });
+  std::map<size_t, std::pair<size_t, PiiType>> taken;  // start → (end, type)
+  for (const Candidate& c : cands) {
+    auto next = taken.lower_bound(c.start);
+    if (next != taken.end() && next->first < c.end) continue;
+    if (next != taken.begin() && std::prev(next)->second.first > c.start) continue;
+    taken.emplace(c.start, std::make_pair(c.end, c.type));
+  }
+  std::vector<PiiSpan> spans;
+  spans.reserve(taken.size());
+  for (const auto& [start, v] : taken) spans.push_back({v.second, start, v.first});
+  return spans;
+}
+
+Redaction Redactor::Redact(std::string_view text) const { return RedactOwned(std::string(text)); }
+
+Redaction Redactor::RedactOwned(std::string owned) const {
+  // Each further pass needs a redaction from the pass before to change a neighbour; chains are
+  // short in practice and bounded here (the fuzzer checks that the output is a fixed point).
+  constexpr int kMaxPasses = 8;
+  Redaction r;
+  std::vector<PiiSpan> spans = FindOnce(owned);
+  if (spans.empty()) {
+    r.text = std::move(owned);
+    return r;
+  }
+  std::string_view text = owned;
+  core::OffsetMap map;
+  BuildRedacted(text, spans, &r.text, &map);
+  for (int pass = 1; pass < kMaxPasses; ++pass) {
+    std::vector<PiiSpan> more = FindOnce(r.text);
+    if (more.empty()) break;
+    for (const PiiSpan& s : more) {
+      auto [b, e] = map.MapRange(s.start, s.end);
+      spans.push_back({s.type, b, e});
+    }
+    // Merge: a later finding that covers earlier ones (cannot happen with the built-in patterns,
+    // whose characters never include placeholder brackets) absorbs them.
+    std::sort(spans.begin(), spans.end(),
+              [](const PiiSpan& a, const PiiSpan& b) { return a.start < b.start; });
+    std::vector<PiiSpan> merged;
+    for (const PiiSpan& s : spans) {
+      if (!merged.empty() && s.start < merged.back().end) {
+        merged.back().end = std::max(merged.back().end, s.end);
+        continue;
+      }
+      merged.push_back(s);
+    }
+    spans = std::move(merged);
+    BuildRedacted(text, spans, &r.text, &map);
+  }
+  for (const PiiSpan& s : spans) {
+    uint16_t& c = r.counts[static_cast<size_t>(s.type)];
+    if (c < UINT16_MAX) ++c;
+  }
+  r.spans = std::move(spans);
+  return r;
+}
+
+}  // namespace mangaassist::privacy
