@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/strings.h"
+#include "llm/bedrock/eventstream.h"
 
 namespace mangaassist::testing {
 namespace {
@@ -46,7 +47,14 @@ using ErrorCode = boost::system::error_code;
 
 constexpr uint64_t kMaxRequestBodyBytes = 64 << 20;
 
-enum class Protocol { kOpenAi, kAnthropic };
+// kBedrock: Claude on Amazon Bedrock (InvokeModel / InvokeModelWithResponseStream), the Anthropic
+// message shape with the model in the path and AWS-style errors and event-stream framing.
+enum class Protocol { kOpenAi, kAnthropic, kBedrock };
+
+constexpr std::string_view kBedrockAnthropicVersion = "bedrock-2023-05-31";
+constexpr std::string_view kBedrockModelPrefix = "/model/";
+constexpr std::string_view kBedrockInvokeSuffix = "/invoke";
+constexpr std::string_view kBedrockStreamSuffix = "/invoke-with-response-stream";
 
 // absl::StrCat does not take std::string_view here (Debian's abseil has its own string_view).
 void AppendPiece(std::string& out, std::string_view s) { out.append(s); }
@@ -140,7 +148,42 @@ struct ChatRequest {
   std::string invalid_reason;  // Non-empty: answer 400.
 };
 
-ChatRequest ParseChatRequest(const std::string& body, Protocol protocol, bool validate) {
+// Bedrock's model id from `/model/{modelId}/invoke[-with-response-stream]`, percent-decoded;
+// "" when `path` is not such a path. `stream` tells which of the two it is.
+std::string BedrockModelOf(std::string_view path, bool* stream) {
+  if (path.substr(0, kBedrockModelPrefix.size()) != kBedrockModelPrefix) return "";
+  std::string_view rest = path.substr(kBedrockModelPrefix.size());
+  auto ends_with = [&rest](std::string_view suffix) {
+    return rest.size() > suffix.size() && rest.substr(rest.size() - suffix.size()) == suffix;
+  };
+  if (ends_with(kBedrockStreamSuffix)) {
+    *stream = true;
+    rest.remove_suffix(kBedrockStreamSuffix.size());
+  } else if (ends_with(kBedrockInvokeSuffix)) {
+    *stream = false;
+    rest.remove_suffix(kBedrockInvokeSuffix.size());
+  } else {
+    return "";
+  }
+  if (rest.find('/') != std::string_view::npos) return "";
+  std::string model;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    unsigned value = 0;
+    if (rest[i] == '%' && i + 2 < rest.size() &&
+        std::from_chars(rest.data() + i + 1, rest.data() + i + 3, value, 16).ptr ==
+            rest.data() + i + 3) {
+      model += static_cast<char>(value);
+      i += 2;
+    } else {
+      model += rest[i];
+    }
+  }
+  return model;
+}
+
+// `bedrock_model` (from the path) and `bedrock_stream` only for Protocol::kBedrock.
+ChatRequest ParseChatRequest(const std::string& body, Protocol protocol, bool validate,
+                             std::string_view bedrock_model = "", bool bedrock_stream = false) {
   thread_local simdjson::dom::parser parser;
   ChatRequest out;
   simdjson::dom::element doc;
@@ -149,20 +192,39 @@ ChatRequest ParseChatRequest(const std::string& body, Protocol protocol, bool va
     return out;
   }
   std::string_view model;
-  if (doc["model"].get(model) == simdjson::SUCCESS) out.model_json = JsonEscaped(model);
-  bool flag = false;
-  if (doc["stream"].get(flag) == simdjson::SUCCESS) out.stream = flag;
-  if (doc["stream_options"]["include_usage"].get(flag) == simdjson::SUCCESS) {
-    out.include_usage = flag;
+  const bool has_model = doc["model"].get(model) == simdjson::SUCCESS;
+  if (protocol == Protocol::kBedrock) {
+    out.model_json = JsonEscaped(bedrock_model);
+    out.stream = bedrock_stream;
+  } else {
+    if (has_model) out.model_json = JsonEscaped(model);
+    bool flag = false;
+    if (doc["stream"].get(flag) == simdjson::SUCCESS) out.stream = flag;
+    if (doc["stream_options"]["include_usage"].get(flag) == simdjson::SUCCESS) {
+      out.include_usage = flag;
+    }
   }
   if (!validate) return out;
   simdjson::dom::array messages;
   int64_t max_tokens = 0;
-  if (model.empty()) {
+  std::string_view version;
+  if (protocol == Protocol::kBedrock) {
+    // Bedrock takes the model from the path and refuses the Messages API's own fields.
+    if (has_model || doc["model"].error() != simdjson::NO_SUCH_FIELD) {
+      out.invalid_reason = "Malformed input request: extraneous key [model] is not permitted";
+    } else if (doc["stream"].error() != simdjson::NO_SUCH_FIELD) {
+      out.invalid_reason = "Malformed input request: extraneous key [stream] is not permitted";
+    } else if (doc["anthropic_version"].get(version) != simdjson::SUCCESS ||
+               version != kBedrockAnthropicVersion) {
+      out.invalid_reason = "Malformed input request: anthropic_version must be bedrock-2023-05-31";
+    }
+  } else if (model.empty()) {
     out.invalid_reason = "model: field required";
-  } else if (doc["messages"].get(messages) != simdjson::SUCCESS) {
+  }
+  if (!out.invalid_reason.empty()) return out;
+  if (doc["messages"].get(messages) != simdjson::SUCCESS) {
     out.invalid_reason = "messages: field required";
-  } else if (protocol == Protocol::kAnthropic &&
+  } else if (protocol != Protocol::kOpenAi &&
              doc["max_tokens"].get(max_tokens) != simdjson::SUCCESS) {
     out.invalid_reason = "max_tokens: field required";
   }
@@ -176,6 +238,7 @@ std::string_view PathOf(std::string_view target) {
 
 std::string_view FinishReason(const Behavior& b, Protocol protocol) {
   if (protocol == Protocol::kOpenAi) return b.stop_at_max_tokens ? "length" : "stop";
+  // Anthropic and Bedrock.
   return b.stop_at_max_tokens ? "max_tokens" : "end_turn";
 }
 
@@ -199,7 +262,12 @@ void AppendAnthropicUsage(std::string& out, const Behavior::Usage& u, int64_t ou
 std::string ErrorBody(Protocol protocol, std::string_view type, std::string_view code,
                       std::string_view message) {
   std::string out;
-  if (protocol == Protocol::kAnthropic) {
+  if (protocol == Protocol::kBedrock) {
+    // AWS JSON protocol: the type travels in the x-amzn-ErrorType header (see ErrorSpec).
+    out += "{\"message\":\"";
+    AppendJsonEscaped(out, message);
+    out += "\"}";
+  } else if (protocol == Protocol::kAnthropic) {
     Append(&out, "{\"type\":\"error\",\"error\":{\"type\":\"", type, "\",\"message\":\"");
     AppendJsonEscaped(out, message);
     out += "\"}}";
@@ -215,9 +283,30 @@ std::string ErrorBody(Protocol protocol, std::string_view type, std::string_view
 struct ErrorSpec {
   int status;
   std::string body;
+  std::string amzn_error_type = "";  // Bedrock: the x-amzn-ErrorType header.
 };
 
+ErrorSpec BedrockError(int status, std::string_view type, std::string_view message) {
+  return {status, ErrorBody(Protocol::kBedrock, "", "", message), std::string(type)};
+}
+
 ErrorSpec ErrorFor(Failure failure, Protocol protocol) {
+  if (protocol == Protocol::kBedrock) {
+    switch (failure) {
+      case Failure::kRateLimited:
+        return BedrockError(429, "ThrottlingException", "Too many requests, please wait.");
+      case Failure::kUnauthorized:
+        // AWS answers a bad or unknown signing key with 403, not 401.
+        return BedrockError(403, "UnrecognizedClientException",
+                            "The security token included in the request is invalid.");
+      case Failure::kOverloaded:
+        return BedrockError(503, "ServiceUnavailableException",
+                            "Bedrock is unable to process "
+                            "your request.");
+      default:
+        return BedrockError(500, "InternalServerException", "The server encountered an error.");
+    }
+  }
   const bool anthropic = protocol == Protocol::kAnthropic;
   switch (failure) {
     case Failure::kRateLimited:
@@ -295,10 +384,17 @@ std::vector<std::string> OpenAiEvents(const Script& script, const ChatRequest& r
   return events;
 }
 
-std::vector<std::string> AnthropicEvents(const Script& script, const ChatRequest& req,
-                                         std::string_view id, size_t text_chunks, bool finish) {
+// One Anthropic streaming event: its SSE name and its JSON, which is all Bedrock carries.
+struct AnthropicEvent {
+  std::string name;
+  std::string json;
+};
+
+std::vector<AnthropicEvent> AnthropicEventList(const Script& script, const ChatRequest& req,
+                                               std::string_view id, size_t text_chunks, bool finish,
+                                               Protocol protocol) {
   const Behavior& b = script.behavior;
-  std::vector<std::string> events;
+  std::vector<AnthropicEvent> events;
   events.reserve(text_chunks + 6);
   std::string start =
       Cat("{\"type\":\"message_start\",\"message\":{\"id\":\"", id,
@@ -306,28 +402,50 @@ std::vector<std::string> AnthropicEvents(const Script& script, const ChatRequest
           "\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
   AppendAnthropicUsage(start, b.usage, 1);
   start += "}}";
-  events.push_back(SseEvent("message_start", start));
+  events.push_back({"message_start", start});
   events.push_back(
-      SseEvent("content_block_start",
-               "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\","
-               "\"text\":\"\"}}"));
-  events.push_back(SseEvent("ping", "{\"type\":\"ping\"}"));
+      {"content_block_start",
+       "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\","
+       "\"text\":\"\"}}"});
+  // Bedrock does not relay Anthropic's keep-alive pings.
+  if (protocol == Protocol::kAnthropic) events.push_back({"ping", "{\"type\":\"ping\"}"});
   for (size_t i = 0; i < text_chunks && i < script.pieces_json.size(); ++i) {
-    events.push_back(
-        SseEvent("content_block_delta",
-                 Cat("{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
-                     "\"text_delta\",\"text\":\"",
-                     script.pieces_json[i], "\"}}")));
+    events.push_back({"content_block_delta",
+                      Cat("{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                          "\"text_delta\",\"text\":\"",
+                          script.pieces_json[i], "\"}}")});
   }
   if (!finish) return events;
-  events.push_back(SseEvent("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}"));
+  events.push_back({"content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}"});
   events.push_back(
-      SseEvent("message_delta", Cat("{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"",
-                                    FinishReason(b, Protocol::kAnthropic),
-                                    "\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":",
-                                    b.usage.output_tokens, "}}")));
-  events.push_back(SseEvent("message_stop", "{\"type\":\"message_stop\"}"));
+      {"message_delta",
+       Cat("{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"", FinishReason(b, protocol),
+           "\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":", b.usage.output_tokens,
+           "}}")});
+  if (protocol == Protocol::kBedrock) {
+    // Bedrock appends its own accounting to the last event.
+    events.push_back(
+        {"message_stop", Cat("{\"type\":\"message_stop\",\"amazon-bedrock-invocationMetrics\":{"
+                             "\"inputTokenCount\":",
+                             b.usage.input_tokens, ",\"outputTokenCount\":", b.usage.output_tokens,
+                             ",\"invocationLatency\":1,\"firstByteLatency\":1}}")});
+  } else {
+    events.push_back({"message_stop", "{\"type\":\"message_stop\"}"});
+  }
   return events;
+}
+
+// Anthropic: SSE events. Bedrock: event-stream `chunk` frames carrying each event's JSON.
+std::vector<std::string> AnthropicEvents(const Script& script, const ChatRequest& req,
+                                         std::string_view id, size_t text_chunks, bool finish,
+                                         Protocol protocol) {
+  std::vector<std::string> out;
+  for (const AnthropicEvent& event :
+       AnthropicEventList(script, req, id, text_chunks, finish, protocol)) {
+    out.push_back(protocol == Protocol::kBedrock ? llm::bedrock::EncodeChunkEvent(event.json)
+                                                 : SseEvent(event.name, event.json));
+  }
+  return out;
 }
 
 std::string OpenAiBody(const Script& script, const ChatRequest& req, std::string_view id,
@@ -344,12 +462,13 @@ std::string OpenAiBody(const Script& script, const ChatRequest& req, std::string
   return out;
 }
 
-std::string AnthropicBody(const Script& script, const ChatRequest& req, std::string_view id) {
+std::string AnthropicBody(const Script& script, const ChatRequest& req, std::string_view id,
+                          Protocol protocol) {
   std::string out;
   out.reserve(320 + script.answer_json.size() + req.model_json.size());
   Append(&out, "{\"id\":\"", id, "\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"",
          req.model_json, "\",\"content\":[{\"type\":\"text\",\"text\":\"", script.answer_json,
-         "\"}],\"stop_reason\":\"", FinishReason(script.behavior, Protocol::kAnthropic),
+         "\"}],\"stop_reason\":\"", FinishReason(script.behavior, protocol),
          "\",\"stop_sequence\":null,\"usage\":");
   AppendAnthropicUsage(out, script.behavior.usage, script.behavior.usage.output_tokens);
   out += "}";
@@ -683,10 +802,14 @@ class FakeUpstream::Impl {
     const bool keep_alive = req.keep_alive();
     Reply reply;
     Protocol protocol;
+    bool bedrock_stream = false;
+    const std::string bedrock_model = BedrockModelOf(path, &bedrock_stream);
     if (path == "/v1/chat/completions") {
       protocol = Protocol::kOpenAi;
     } else if (path == "/v1/messages") {
       protocol = Protocol::kAnthropic;
+    } else if (!bedrock_model.empty()) {
+      protocol = Protocol::kBedrock;
     } else if (path == "/healthz") {
       reply.response = MakeResponse(200, keep_alive, "application/json", "{\"status\":\"ok\"}");
       return reply;
@@ -717,17 +840,21 @@ class FakeUpstream::Impl {
       reply.response = ErrorResponse(ErrorFor(failure, protocol), keep_alive, 0);
       return reply;
     }
-    const ChatRequest chat = ParseChatRequest(req.body(), protocol, b.validate_requests);
+    const ChatRequest chat =
+        ParseChatRequest(req.body(), protocol, b.validate_requests, bedrock_model, bedrock_stream);
     if (!chat.invalid_reason.empty()) {
-      reply.response = ErrorResponse(
-          {400, ErrorBody(protocol, "invalid_request_error", "", chat.invalid_reason)}, keep_alive,
-          0);
+      ErrorSpec invalid = protocol == Protocol::kBedrock
+                              ? BedrockError(400, "ValidationException", chat.invalid_reason)
+                              : ErrorSpec{400, ErrorBody(protocol, "invalid_request_error", "",
+                                                         chat.invalid_reason)};
+      reply.response = ErrorResponse(std::move(invalid), keep_alive, 0);
       return reply;
     }
 
     const int64_t n = next_response_id_.fetch_add(1) + 1;
-    const std::string id =
-        protocol == Protocol::kOpenAi ? Cat("chatcmpl-fake-", n) : Cat("msg_fake_", n);
+    const std::string id = protocol == Protocol::kOpenAi    ? Cat("chatcmpl-fake-", n)
+                           : protocol == Protocol::kBedrock ? Cat("msg_bdrk_fake_", n)
+                                                            : Cat("msg_fake_", n);
     const int64_t created = static_cast<int64_t>(std::time(nullptr));
     const size_t all = script->pieces_json.size();
     const size_t cut = std::min(all, static_cast<size_t>(std::max(0, b.truncate_after_chunks)));
@@ -739,17 +866,22 @@ class FakeUpstream::Impl {
     };
     auto answer_body = [&] {
       return protocol == Protocol::kOpenAi ? OpenAiBody(*script, chat, id, created)
-                                           : AnthropicBody(*script, chat, id);
+                                           : AnthropicBody(*script, chat, id, protocol);
     };
     auto stream = [&](size_t text_chunks, bool finish) {
       reply.kind = Reply::Kind::kStream;
-      reply.response = MakeResponse(200, keep_alive, "text/event-stream; charset=utf-8", "");
-      reply.response.set(http::field::cache_control, "no-cache");
+      reply.response =
+          MakeResponse(200, keep_alive,
+                       protocol == Protocol::kBedrock ? "application/vnd.amazon.eventstream"
+                                                      : "text/event-stream; charset=utf-8",
+                       "");
+      if (protocol != Protocol::kBedrock)
+        reply.response.set(http::field::cache_control, "no-cache");
       reply.response.chunked(true);
       SetRequestId(reply.response, protocol, id);
       reply.events = protocol == Protocol::kOpenAi
                          ? OpenAiEvents(*script, chat, id, created, text_chunks, finish)
-                         : AnthropicEvents(*script, chat, id, text_chunks, finish);
+                         : AnthropicEvents(*script, chat, id, text_chunks, finish, protocol);
     };
 
     switch (failure) {
@@ -772,6 +904,11 @@ class FakeUpstream::Impl {
                                 "\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
                                 "\"delta\":{\"content\":\"This is\n\n"),
                             SseData("[DONE]")};
+          } else if (protocol == Protocol::kBedrock) {
+            // Well-framed chunks whose inner event JSON is cut.
+            reply.events = {
+                llm::bedrock::EncodeChunkEvent("{\"type\":\"message_start\",\"message\":{\"id\":"),
+                llm::bedrock::EncodeChunkEvent("{\"type\":\"message_stop\"}")};
           } else {
             reply.events = {
                 SseEvent("message_start", "{\"type\":\"message_start\",\"message\":{\"id\":"),
@@ -795,10 +932,15 @@ class FakeUpstream::Impl {
       case Failure::kMidStreamError:
         if (chat.stream) {
           stream(cut, false);
-          reply.events.push_back(
-              protocol == Protocol::kOpenAi
-                  ? SseData(ErrorFor(Failure::kServerError, protocol).body)
-                  : SseEvent("error", ErrorFor(Failure::kOverloaded, protocol).body));
+          if (protocol == Protocol::kOpenAi) {
+            reply.events.push_back(SseData(ErrorFor(Failure::kServerError, protocol).body));
+          } else if (protocol == Protocol::kBedrock) {
+            reply.events.push_back(llm::bedrock::EncodeExceptionEvent(
+                "modelStreamErrorException", "The model stream was interrupted."));
+          } else {
+            reply.events.push_back(
+                SseEvent("error", ErrorFor(Failure::kOverloaded, protocol).body));
+          }
         } else {
           reply.response = ErrorResponse(ErrorFor(Failure::kServerError, protocol), keep_alive, 0);
         }
@@ -819,19 +961,36 @@ class FakeUpstream::Impl {
                                                          int retry_after_seconds) {
     http::response<http::string_body> res =
         MakeResponse(error.status, keep_alive, "application/json", std::move(error.body));
-    if (retry_after_seconds > 0) {
-      res.set(http::field::retry_after, Cat(retry_after_seconds));
-      res.prepare_payload();
+    if (!error.amzn_error_type.empty()) {
+      res.set("x-amzn-ErrorType",
+              Cat(error.amzn_error_type, ":http://internal.amazon.com/coral/com.amazon.bedrock/"));
     }
+    if (retry_after_seconds > 0) res.set(http::field::retry_after, Cat(retry_after_seconds));
+    res.prepare_payload();
     return res;
   }
 
   static void SetRequestId(http::response<http::string_body>& res, Protocol protocol,
                            std::string_view id) {
-    res.set(protocol == Protocol::kOpenAi ? "x-request-id" : "request-id", Cat("req_", id));
+    switch (protocol) {
+      case Protocol::kOpenAi:
+        res.set("x-request-id", Cat("req_", id));
+        break;
+      case Protocol::kAnthropic:
+        res.set("request-id", Cat("req_", id));
+        break;
+      case Protocol::kBedrock:
+        res.set("x-amzn-RequestId", Cat("req_", id));
+        break;
+    }
   }
 
   static bool Authorized(const Request& req, Protocol protocol, std::string_view key) {
+    if (protocol == Protocol::kBedrock) {
+      // Only the access key id is checked: verifying the signature is the SigV4 tests' job.
+      const std::string prefix = Cat("AWS4-HMAC-SHA256 Credential=", key, "/");
+      return absl::StartsWith(core::ToAbsl(req[http::field::authorization]), prefix);
+    }
     if (protocol == Protocol::kAnthropic) return req["x-api-key"] == key;
     return req[http::field::authorization] == Cat("Bearer ", key);
   }

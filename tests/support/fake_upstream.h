@@ -1,6 +1,17 @@
 // FakeUpstream: an in-process fake LLM provider (OpenAI chat completions and Anthropic messages,
-// JSON and SSE) on 127.0.0.1, scriptable at run time for tests and load benchmarks.
+// JSON and SSE; Claude on Amazon Bedrock: POST /model/{modelId}/invoke and
+// /model/{modelId}/invoke-with-response-stream, event-stream framed) on 127.0.0.1, scriptable at
+// run time for tests and load benchmarks.
 // Owns its io_context and threads; every public method is thread-safe, Stop() is idempotent.
+//
+// Bedrock specifics: the body must carry `anthropic_version: "bedrock-2023-05-31"` and no
+// `model` or `stream` key (400 ValidationException otherwise, as Bedrock does); errors are
+// `{"message": ...}` with an `x-amzn-ErrorType` header (429 ThrottlingException, 500
+// InternalServerException, 503 ServiceUnavailableException for kOverloaded, 403
+// UnrecognizedClientException for kUnauthorized); streams are `chunk` events whose base64
+// `bytes` hold Anthropic's event JSON; kMidStreamError sends a modelStreamErrorException frame
+// and kMalformedJson well-framed chunks with cut JSON. The SigV4 signature is not verified (the
+// Authorization header is recorded for tests to inspect).
 #pragma once
 
 #include <chrono>
@@ -62,7 +73,8 @@ struct Behavior {
   int truncate_after_chunks = 1;
 
   // Non-empty: requests without `Authorization: Bearer <key>` (OpenAI) or `x-api-key: <key>`
-  // (Anthropic) get a 401, like the real providers.
+  // (Anthropic) get a 401, like the real providers. Bedrock: the access key id the SigV4
+  // `Authorization: AWS4-HMAC-SHA256 Credential=<key>/...` must name (else 403).
   std::string expected_api_key;
   // Reject bodies the real providers would reject (no model, no messages, Anthropic without
   // max_tokens) with a 400, so a gateway bug shows up as a failed test, not a silent pass.

@@ -2,12 +2,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "llm/bedrock/eventstream.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/http_test_client.h"
 
@@ -23,6 +26,11 @@ using std::chrono::milliseconds;
 
 constexpr char kOpenAiPath[] = "/v1/chat/completions";
 constexpr char kAnthropicPath[] = "/v1/messages";
+// The model id travels percent-encoded once (':' as %3A), as AWS SDKs send it.
+constexpr char kBedrockInvokePath[] = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke";
+constexpr char kBedrockStreamPath[] =
+    "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke-with-response-stream";
+constexpr char kBedrockModel[] = "anthropic.claude-3-haiku-20240307-v1:0";
 
 std::string OpenAiRequest(bool stream, bool include_usage = false) {
   Json body = {{"model", "gpt-4o-mini"}, {"messages", {{{"role", "user"}, {"content", "hello"}}}}};
@@ -37,6 +45,33 @@ std::string AnthropicRequest(bool stream) {
                {"messages", {{{"role", "user"}, {"content", "hello"}}}}};
   if (stream) body["stream"] = true;
   return body.dump();
+}
+
+std::string BedrockRequest() {
+  Json body = {{"anthropic_version", "bedrock-2023-05-31"},
+               {"max_tokens", 256},
+               {"messages", {{{"role", "user"}, {"content", "hello"}}}}};
+  return body.dump();
+}
+
+// The Anthropic event JSONs carried by a Bedrock event-stream body; exceptions as
+// "exception:<type>".
+std::vector<Json> BedrockEvents(std::string_view body, std::vector<std::string>* exceptions) {
+  llm::bedrock::EventStreamDecoder decoder;
+  EXPECT_TRUE(decoder.Feed(body).ok());
+  std::vector<Json> events;
+  while (std::optional<llm::bedrock::EventMessage> message = decoder.Next()) {
+    if (message->IsException()) {
+      exceptions->push_back(message->ExceptionType());
+      continue;
+    }
+    EXPECT_EQ(message->EventType(), "chunk");
+    absl::StatusOr<std::string> inner = llm::bedrock::DecodeChunkPayload(message->payload);
+    EXPECT_TRUE(inner.ok()) << inner.status();
+    if (!inner.ok()) continue;
+    events.push_back(Json::parse(*inner, nullptr, /*allow_exceptions=*/false));
+  }
+  return events;
 }
 
 const HttpHeaders kAnthropicHeaders = {{"x-api-key", "sk-ant-test"},
@@ -541,6 +576,95 @@ TEST_F(FakeUpstreamTest, KeepAliveReusesOneConnection) {
     EXPECT_EQ(PostOk(kOpenAiPath, OpenAiRequest(i % 2 == 0)).status, 200);
   }
   EXPECT_EQ(upstream_->ConnectionsAccepted(), 1);
+}
+
+TEST_F(FakeUpstreamTest, BedrockInvokeAnswersWithTheModelFromThePath) {
+  Behavior behavior;
+  behavior.usage = {.input_tokens = 12, .output_tokens = 7, .cache_read_tokens = 3};
+  upstream_->SetBehavior(behavior);
+  const HttpResponse response = PostOk(kBedrockInvokePath, BedrockRequest());
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_FALSE(response.Header("x-amzn-RequestId").empty());
+  const Json body = Json::parse(response.body);
+  EXPECT_EQ(body["model"], kBedrockModel);
+  EXPECT_EQ(body["content"][0]["text"], behavior.answer);
+  EXPECT_EQ(body["stop_reason"], "end_turn");
+  EXPECT_EQ(body["usage"]["input_tokens"], 12);
+  EXPECT_EQ(body["usage"]["output_tokens"], 7);
+  EXPECT_EQ(body["usage"]["cache_read_input_tokens"], 3);
+  EXPECT_EQ(upstream_->RequestCount(kBedrockInvokePath), 1);
+}
+
+TEST_F(FakeUpstreamTest, BedrockStreamIsEventStreamFramedAnthropicEvents) {
+  const HttpResponse response = PostOk(kBedrockStreamPath, BedrockRequest());
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_TRUE(response.complete);
+  EXPECT_EQ(response.Header("content-type"), "application/vnd.amazon.eventstream");
+  std::vector<std::string> exceptions;
+  const std::vector<Json> events = BedrockEvents(response.body, &exceptions);
+  EXPECT_TRUE(exceptions.empty());
+  std::vector<std::string> types;
+  std::string text;
+  for (const Json& event : events) {
+    types.push_back(event.value("type", ""));
+    if (types.back() == "content_block_delta") text += event["delta"]["text"].get<std::string>();
+  }
+  ASSERT_GE(types.size(), 5u);
+  EXPECT_EQ(types.front(), "message_start");
+  EXPECT_EQ(types.back(), "message_stop");
+  EXPECT_EQ(events.front()["message"]["model"], kBedrockModel);
+  EXPECT_EQ(text, Behavior{}.answer);
+  EXPECT_EQ(events.back()["amazon-bedrock-invocationMetrics"]["outputTokenCount"],
+            Behavior{}.usage.output_tokens);
+}
+
+TEST_F(FakeUpstreamTest, BedrockRefusesTheMessagesApiFields) {
+  const HttpResponse with_model = PostOk(
+      kBedrockInvokePath,
+      R"({"anthropic_version":"bedrock-2023-05-31","model":"x","max_tokens":5,"messages":[]})");
+  EXPECT_EQ(with_model.status, 400);
+  EXPECT_THAT(with_model.Header("x-amzn-ErrorType"), HasSubstr("ValidationException"));
+  EXPECT_THAT(with_model.body, HasSubstr("model"));
+  EXPECT_EQ(PostOk(kBedrockInvokePath, R"({"max_tokens":5,"messages":[]})").status, 400);
+  EXPECT_EQ(PostOk("/model/x/invoke-please", BedrockRequest()).status, 404);
+}
+
+TEST_F(FakeUpstreamTest, BedrockErrorsUseAwsTypes) {
+  Behavior behavior;
+  behavior.failure = Failure::kRateLimited;
+  behavior.retry_after_seconds = 2;
+  upstream_->SetBehavior(behavior);
+  const HttpResponse throttled = PostOk(kBedrockInvokePath, BedrockRequest());
+  EXPECT_EQ(throttled.status, 429);
+  EXPECT_THAT(throttled.Header("x-amzn-ErrorType"), HasSubstr("ThrottlingException"));
+  EXPECT_EQ(throttled.Header("retry-after"), "2");
+  EXPECT_TRUE(Json::parse(throttled.body).contains("message"));
+
+  behavior.failure = Failure::kNone;
+  behavior.expected_api_key = "AKIDEXAMPLE";
+  upstream_->SetBehavior(behavior);
+  EXPECT_EQ(PostOk(kBedrockInvokePath, BedrockRequest(),
+                   {{"Authorization", "AWS4-HMAC-SHA256 Credential=AKIDOTHER/20250101/x"}})
+                .status,
+            403);
+  EXPECT_EQ(PostOk(kBedrockInvokePath, BedrockRequest(),
+                   {{"Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/x"}})
+                .status,
+            200);
+}
+
+TEST_F(FakeUpstreamTest, BedrockMidStreamErrorIsAnExceptionFrame) {
+  Behavior behavior;
+  behavior.failure = Failure::kMidStreamError;
+  behavior.truncate_after_chunks = 1;
+  upstream_->SetBehavior(behavior);
+  const HttpResponse response = PostOk(kBedrockStreamPath, BedrockRequest());
+  ASSERT_EQ(response.status, 200);
+  std::vector<std::string> exceptions;
+  const std::vector<Json> events = BedrockEvents(response.body, &exceptions);
+  EXPECT_THAT(exceptions, ElementsAre("modelStreamErrorException"));
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back()["type"], "content_block_delta");
 }
 
 TEST(FakeUpstreamStartTest, ServesConcurrentClientsOnSeveralThreads) {
