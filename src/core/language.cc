@@ -1,6 +1,6 @@
 #include "core/language.h"
 
-#include "utf8proc.h"
+#include "core/normalize.h"
 
 namespace mangaassist::core {
 
@@ -47,8 +47,8 @@ bool IsJoiner(char32_t cp) { return cp == '-' || cp == '\'' || cp == 0xFF0D || c
 }  // namespace
 
 Lang DetectLanguage(std::string_view text) {
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
-  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(text.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  size_t left = text.size();
   bool japanese = false, english_word = false;
   int letters = 0;
   bool digit = false, in_token = false;
@@ -59,8 +59,8 @@ Lang DetectLanguage(std::string_view text) {
     in_token = false;
   };
   while (left > 0) {
-    utf8proc_int32_t cp;
-    utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
+    char32_t cp;
+    int n = DecodeUtf8(p, left, &cp);
     if (n <= 0) {  // invalid byte: skip it
       ++p;
       --left;
@@ -68,8 +68,8 @@ Lang DetectLanguage(std::string_view text) {
       continue;
     }
     p += n;
-    left -= n;
-    char32_t c = static_cast<char32_t>(cp);
+    left -= static_cast<size_t>(n);
+    char32_t c = cp;
     if (IsLatinLetter(c)) {
       in_token = true;
       ++letters;
