@@ -2,7 +2,6 @@
 // validation. Everything after it may assume well-formed fields. Rate limits, API keys and
 // idempotency join this stage with the traffic-control story.
 #include "absl/strings/str_cat.h"
-#include "core/language.h"
 #include "core/strings.h"
 #include "core/utf8.h"
 #include "pipeline/stage_registry.h"
@@ -63,8 +62,7 @@ class AdmitStage final : public Stage {
             absl::StrCat("unknown tier '", shown, "' (expected guest, member or premium)"));
       }
     }
-    // Until the normalize stage runs first, admit labels the language for later stages.
-    ctx.lang = core::DetectLanguage(ctx.message);
+    // Language is labelled once, by `normalize`, on the normalized text.
     return absl::OkStatus();
   }
 

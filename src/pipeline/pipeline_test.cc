@@ -100,7 +100,7 @@ TEST(PipelineTest, BuildRejectsUnknownAndDuplicateStages) {
 
 TEST(PipelineTest, DefaultPipelineAnswersJapaneseInJapanese) {
   core::Registry metrics;
-  core::Config cfg = ConfigWithStages({"admit", "respond"});
+  core::Config cfg = ConfigWithStages({"admit", "normalize", "respond"});
   auto services = Services::Create(&cfg, &metrics, &core::SystemClock());
   ASSERT_TRUE(services.ok()) << services.status();
   auto p = Pipeline::Build(services->get());
