@@ -162,6 +162,20 @@ class MapReader {
     }
   }
 
+  // The keys of this mapping, in file order, all marked used (for maps keyed by name).
+  std::vector<std::string> Keys() {
+    std::vector<std::string> keys;
+    if (!node_.IsMap()) return keys;
+    for (const auto& kv : node_) {
+      keys.push_back(kv.first.Scalar());
+      used_.insert(keys.back());
+    }
+    return keys;
+  }
+
+  const YAML::Node& node() const { return node_; }
+  const std::string& path() const { return path_; }
+
   // Rejects keys nobody asked for (typos must not be silently ignored).
   void Finish() {
     if (!node_.IsMap()) return;
@@ -199,6 +213,145 @@ class MapReader {
   LoadContext* ctx_;
   std::set<std::string> used_;
 };
+
+void ReadRetry(MapReader m, RetryConfig* out) {
+  m.Integer("max_attempts", &out->max_attempts, 1, 10);
+  m.Duration("base_backoff", &out->base_backoff, absl::Milliseconds(1), absl::Minutes(1));
+  m.Duration("max_backoff", &out->max_backoff, absl::Milliseconds(1), absl::Minutes(5));
+  m.Duration("max_retry_after", &out->max_retry_after, absl::ZeroDuration(), absl::Minutes(10));
+  m.Finish();
+}
+
+void ReadBreaker(MapReader m, BreakerConfig* out) {
+  m.Integer("consecutive_failures", &out->consecutive_failures, 1, 1000);
+  m.Integer("error_rate_percent", &out->error_rate_percent, 1, 100);
+  m.Integer("min_calls", &out->min_calls, 1, 100000);
+  m.Duration("window", &out->window, absl::Seconds(1), absl::Hours(1));
+  m.Duration("cooldown", &out->cooldown, absl::Milliseconds(10), absl::Hours(1));
+  m.Integer("half_open_probes", &out->half_open_probes, 1, 100);
+  m.Finish();
+}
+
+const std::set<std::string>& ProviderTypeNames() {
+  static const auto* types = new std::set<std::string>{"anthropic", "bedrock", "openai", "extractive"};
+  return *types;
+}
+
+void ReadLlm(const YAML::Node& root, MapReader& r, LoadContext* ctx, Config* cfg) {
+  if (r.Has("providers")) {
+    cfg->providers.clear();
+    MapReader ps = r.Child("providers");
+    for (const std::string& name : ps.Keys()) {
+      MapReader p(ps.node()[name], "providers." + name, ctx);
+      ProviderConfig pc;
+      pc.name = name;
+      p.String("type", &pc.type);
+      if (ctx->status.ok() && !ProviderTypeNames().count(pc.type)) {
+        ctx->Fail(ps.node()[name], "providers." + name + ".type",
+                  "'" + pc.type + "' is not one of anthropic|bedrock|openai|extractive");
+      }
+      p.String("base_url", &pc.base_url);
+      p.String("api_key", &pc.api_key);
+      p.String("region", &pc.region);
+      p.String("ca_file", &pc.ca_file);
+      p.String("anthropic_version", &pc.anthropic_version);
+      p.Duration("connect_timeout", &pc.connect_timeout, absl::Milliseconds(10), absl::Minutes(5));
+      p.Duration("first_byte_timeout", &pc.first_byte_timeout, absl::Milliseconds(10),
+                 absl::Minutes(30));
+      p.Duration("timeout", &pc.timeout, absl::Milliseconds(10), absl::Hours(1));
+      ReadRetry(p.Child("retry"), &pc.retry);
+      ReadBreaker(p.Child("breaker"), &pc.breaker);
+      p.Finish();
+      if (ctx->status.ok() && pc.type == "bedrock" && pc.region.empty()) {
+        ctx->Fail(ps.node()[name], "providers." + name + ".region",
+                  "a bedrock provider needs its pinned region");
+      }
+      if (ctx->status.ok() && (pc.type == "anthropic" || pc.type == "openai") &&
+          pc.base_url.empty()) {
+        ctx->Fail(ps.node()[name], "providers." + name + ".base_url",
+                  "an " + pc.type + " provider needs base_url");
+      }
+      cfg->providers.push_back(std::move(pc));
+    }
+    if (ctx->status.ok() && cfg->providers.empty()) {
+      ctx->Fail(root["providers"], "providers", "must name at least one provider");
+    }
+  }
+  if (r.Has("models")) {
+    cfg->models.clear();
+    MapReader ms = r.Child("models");
+    for (const std::string& name : ms.Keys()) {
+      MapReader m(ms.node()[name], "models." + name, ctx);
+      ModelAliasConfig mc;
+      mc.name = name;
+      m.String("provider", &mc.provider);
+      m.String("model", &mc.model);
+      m.String("price", &mc.price);
+      m.String("route", &mc.route);
+      m.StringList("fallback", &mc.fallback);
+      m.Finish();
+      if (!ctx->status.ok()) break;
+      if (mc.provider.empty() || mc.model.empty()) {
+        ctx->Fail(ms.node()[name], "models." + name, "needs both provider and model");
+      } else if (cfg->FindProvider(mc.provider) == nullptr) {
+        ctx->Fail(ms.node()[name]["provider"], "models." + name + ".provider",
+                  "no provider named '" + mc.provider + "' under providers:");
+      } else if (!mc.route.empty() && mc.route != "haiku" && mc.route != "sonnet") {
+        ctx->Fail(ms.node()[name]["route"], "models." + name + ".route",
+                  "'" + mc.route + "' is not one of haiku|sonnet");
+      }
+      cfg->models.push_back(std::move(mc));
+    }
+    if (ctx->status.ok() && cfg->models.empty()) {
+      ctx->Fail(root["models"], "models", "must name at least one model alias");
+    }
+  } else if (ctx->status.ok()) {
+    // Default aliases point at the first provider; with a file's own providers and no models,
+    // that is what the user asked for (one provider, every alias on it) only if it is offline.
+    for (const ModelAliasConfig& m : cfg->models) {
+      if (cfg->FindProvider(m.provider) == nullptr) {
+        ctx->Fail(root["providers"], "models",
+                  "the default aliases need provider '" + m.provider +
+                      "'; name your aliases under models:");
+        break;
+      }
+    }
+  }
+  if (ctx->status.ok()) {
+    for (const ModelAliasConfig& m : cfg->models) {
+      for (const std::string& f : m.fallback) {
+        if (cfg->FindModel(f) == nullptr) {
+          ctx->Fail(root["models"][m.name]["fallback"], "models." + m.name + ".fallback",
+                    "no model alias named '" + f + "'");
+          return;
+        }
+      }
+    }
+  }
+  {
+    MapReader c = r.Child("call");
+    c.String("guest_model", &cfg->call.guest_model);
+    c.String("member_model", &cfg->call.member_model);
+    c.String("premium_model", &cfg->call.premium_model);
+    c.Integer("max_tokens", &cfg->call.max_tokens, 1, 200000);
+    c.String("system_prompt", &cfg->call.system_prompt);
+    c.Duration("timeout", &cfg->call.timeout, absl::Milliseconds(10), absl::Hours(1));
+    c.Finish();
+    for (const auto& [key, alias] : {std::pair<const char*, const std::string*>{"guest_model", &cfg->call.guest_model},
+                                     {"member_model", &cfg->call.member_model},
+                                     {"premium_model", &cfg->call.premium_model}}) {
+      if (ctx->status.ok() && cfg->FindModel(*alias) == nullptr) {
+        ctx->Fail(root["call"][key], std::string("call.") + key,
+                  "no model alias named '" + *alias + "' under models:");
+      }
+    }
+  }
+  {
+    MapReader c = r.Child("compat");
+    c.Integer("default_max_tokens", &cfg->compat.default_max_tokens, 1, 200000);
+    c.Finish();
+  }
+}
 
 void ReadConfig(const YAML::Node& root, LoadContext* ctx, Config* cfg) {
   MapReader r(root, "", ctx);
@@ -275,6 +428,8 @@ void ReadConfig(const YAML::Node& root, LoadContext* ctx, Config* cfg) {
     m.Finish();
   }
   // --- end normalize ----------------------------------------------------------------------
+  r.String("pricing_file", &cfg->pricing_file);
+  ReadLlm(root, r, ctx, cfg);
   r.Finish();
 }
 
@@ -285,10 +440,35 @@ std::string Config::DataPath(const std::string& relative) const {
   return absl::StrCat(data_dir, "/", relative);
 }
 
+const ProviderConfig* Config::FindProvider(std::string_view name) const {
+  for (const ProviderConfig& p : providers) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+const ModelAliasConfig* Config::FindModel(std::string_view alias) const {
+  for (const ModelAliasConfig& m : models) {
+    if (m.name == alias) return &m;
+  }
+  return nullptr;
+}
+
 Config DefaultConfig() {
   Config cfg;
   const char* env = std::getenv("MANGAASSIST_DATA_DIR");
   cfg.data_dir = (env != nullptr && *env != '\0') ? env : MANGAASSIST_DATA_DIR;
+  ProviderConfig offline;
+  offline.name = "offline";
+  offline.type = "extractive";
+  cfg.providers.push_back(offline);
+  for (const char* alias : {"auto", "haiku", "sonnet"}) {
+    ModelAliasConfig m;
+    m.name = alias;
+    m.provider = "offline";
+    m.model = "extractive";
+    cfg.models.push_back(m);
+  }
   return cfg;
 }
 

@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/llm_config.h"
 #include "core/normalize.h"
 
 namespace mangaassist::core {
@@ -58,6 +60,24 @@ struct ResponderConfig {
   std::string templates = "templates/extractive.yaml";   // relative to data_dir
 };
 
+// The `call` stage of the native /v1/chat: which model alias answers each tier, and the budget
+// of one call. Tier routing by intent (US-01) later narrows this; the aliases are `models:` keys.
+struct CallConfig {
+  std::string guest_model = "haiku";
+  std::string member_model = "haiku";
+  std::string premium_model = "sonnet";
+  int max_tokens = 512;
+  std::string system_prompt =
+      "You are MangaAssist, the assistant of a manga web store. Answer briefly, in the "
+      "customer's language (English or Japanese).";
+  absl::Duration timeout = absl::Seconds(30);
+};
+
+// The drop-in endpoints (/v1/chat/completions, /v1/messages).
+struct CompatConfig {
+  int default_max_tokens = 1024;  // OpenAI requests may omit max_tokens; Anthropic's may not
+};
+
 struct Config {
   std::string source = "<embedded defaults>";  // file the config came from
   std::string data_dir;                        // default: the compiled-in data directory
@@ -67,6 +87,16 @@ struct Config {
   PipelineConfig pipeline;
   ResponderConfig responder;
   NormalizeConfig normalize;
+  std::string pricing_file = "../config/pricing.yaml";  // relative to data_dir
+  // `providers:` and `models:`; a file that names either replaces the default list (one offline
+  // `extractive` provider, aliases auto / haiku / sonnet on it).
+  std::vector<ProviderConfig> providers;
+  std::vector<ModelAliasConfig> models;
+  CallConfig call;
+  CompatConfig compat;
+
+  const ProviderConfig* FindProvider(std::string_view name) const;
+  const ModelAliasConfig* FindModel(std::string_view alias) const;
 
   // Resolves a data file path: absolute paths stay, relative ones are under data_dir.
   std::string DataPath(const std::string& relative) const;

@@ -89,5 +89,89 @@ TEST(ConfigTest, MissingFileIsNotFound) {
   EXPECT_EQ(cfg.status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(ConfigTest, DefaultsHaveAnOfflineProviderAndThreeAliases) {
+  Config cfg = DefaultConfig();
+  ASSERT_EQ(cfg.providers.size(), 1u);
+  EXPECT_EQ(cfg.providers[0].type, "extractive");
+  ASSERT_NE(cfg.FindModel("auto"), nullptr);
+  ASSERT_NE(cfg.FindModel("haiku"), nullptr);
+  ASSERT_NE(cfg.FindModel("sonnet"), nullptr);
+  EXPECT_EQ(cfg.FindModel("haiku")->provider, "offline");
+  EXPECT_EQ(cfg.FindModel("opus"), nullptr);
+}
+
+TEST(ConfigTest, ReadsProvidersModelsAndCall) {
+  auto cfg = LoadConfigString(R"(
+providers:
+  tokyo:
+    type: bedrock
+    region: ap-northeast-1
+    timeout: 20s
+    retry: {max_attempts: 2, base_backoff: 50ms}
+    breaker: {consecutive_failures: 3, cooldown: 2s}
+  local:
+    type: openai
+    base_url: http://127.0.0.1:8000
+models:
+  sonnet:
+    provider: tokyo
+    model: anthropic.claude-3-5-sonnet-20240620-v1:0
+    fallback: [haiku]
+  haiku:
+    provider: tokyo
+    model: anthropic.claude-3-haiku-20240307-v1:0
+    route: haiku
+  auto: {provider: local, model: llama3}
+call:
+  premium_model: sonnet
+  max_tokens: 300
+compat:
+  default_max_tokens: 777
+)", "p.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  ASSERT_EQ(cfg->providers.size(), 2u);
+  const ProviderConfig* tokyo = cfg->FindProvider("tokyo");
+  ASSERT_NE(tokyo, nullptr);
+  EXPECT_EQ(tokyo->region, "ap-northeast-1");
+  EXPECT_EQ(tokyo->timeout, absl::Seconds(20));
+  EXPECT_EQ(tokyo->retry.max_attempts, 2);
+  EXPECT_EQ(tokyo->retry.base_backoff, absl::Milliseconds(50));
+  EXPECT_EQ(tokyo->breaker.consecutive_failures, 3);
+  EXPECT_EQ(tokyo->breaker.cooldown, absl::Seconds(2));
+  ASSERT_EQ(cfg->models.size(), 3u);
+  EXPECT_EQ(cfg->models[0].name, "sonnet");  // file order is kept
+  EXPECT_EQ(cfg->FindModel("sonnet")->fallback, std::vector<std::string>{"haiku"});
+  EXPECT_EQ(cfg->FindModel("haiku")->route, "haiku");
+  EXPECT_EQ(cfg->call.max_tokens, 300);
+  EXPECT_EQ(cfg->compat.default_max_tokens, 777);
+}
+
+TEST(ConfigTest, RefusesInconsistentModelConfig) {
+  struct Case {
+    const char* yaml;
+    const char* expect;
+  } cases[] = {
+      {"providers:\n  a: {type: gemini}\n", "providers.a.type"},
+      {"providers:\n  a: {type: bedrock}\n", "providers.a.region"},
+      {"providers:\n  a: {type: anthropic}\n", "providers.a.base_url"},
+      {"providers:\n  a: {type: extractive, colour: red}\n", "providers.a.colour: unknown key"},
+      {"providers:\n  a: {type: extractive}\n", "default aliases need provider 'offline'"},
+      {"models:\n  x: {provider: nowhere, model: m}\n", "models.x.provider"},
+      {"models:\n  x: {provider: offline}\n", "needs both provider and model"},
+      {"models:\n  x: {provider: offline, model: m, fallback: [y]}\n", "models.x.fallback"},
+      {"models:\n  x: {provider: offline, model: m, route: opus}\n", "models.x.route"},
+      {"call:\n  guest_model: opus\n", "call.guest_model"},
+      {"providers:\n  a: {type: extractive, retry: {max_attempts: 0}}\n",
+       "providers.a.retry.max_attempts"},
+  };
+  for (const Case& c : cases) {
+    auto cfg = LoadConfigString(c.yaml, "m.yaml");
+    ASSERT_FALSE(cfg.ok()) << c.yaml;
+    EXPECT_NE(cfg.status().message().find(c.expect), std::string::npos)
+        << c.yaml << " -> " << cfg.status().message();
+    EXPECT_NE(cfg.status().message().find("m.yaml:"), std::string::npos) << cfg.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace mangaassist::core

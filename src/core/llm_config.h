@@ -47,6 +47,8 @@ struct ModelAliasConfig {
   std::string provider;               // a key of `providers:`
   std::string model;                  // the provider's model id
   std::string price;                  // price entry in pricing.yaml (default: looked up by id)
+  std::string route;                  // haiku | sonnet: the native route label (default: guessed
+                                      // from the model id; extractive providers are `extractive`)
   std::vector<std::string> fallback;  // other aliases, tried in order when this one fails
 };
 
