@@ -79,6 +79,85 @@ struct Server::Metrics {
   core::Counter& protocol_errors;
 };
 
+namespace {
+
+// The ResponseWriter of one request on a connection's stream.
+class StreamWriter final : public ResponseWriter {
+ public:
+  StreamWriter(beast::tcp_stream& stream, unsigned version, bool keep_alive,
+               const std::string& request_id, absl::Duration write_timeout)
+      : stream_(stream),
+        version_(version),
+        keep_alive_(keep_alive && version >= 11),
+        request_id_(request_id),
+        write_timeout_(std::chrono::nanoseconds(absl::ToInt64Nanoseconds(write_timeout))) {}
+
+  asio::awaitable<bool> Begin(Response header) override {
+    if (started_) co_return ok_;
+    started_ = true;
+    bhttp::response<bhttp::empty_body> res{header.result(), version_};
+    for (const auto& field : header) res.set(field.name_string(), field.value());
+    res.set("X-Request-Id", request_id_);
+    res.set(bhttp::field::cache_control, "no-cache");
+    res.keep_alive(keep_alive_);
+    // HTTP/1.0 has no chunked encoding: the body then ends with the connection.
+    if (version_ >= 11) res.chunked(true);
+    bhttp::response_serializer<bhttp::empty_body> serializer{res};
+    boost::system::error_code ec;
+    stream_.expires_after(write_timeout_);
+    co_await bhttp::async_write_header(stream_, serializer,
+                                       asio::redirect_error(asio::use_awaitable, ec));
+    status_ = header.result_int();
+    ok_ = !ec;
+    co_return ok_;
+  }
+
+  asio::awaitable<bool> Write(std::string_view data) override {
+    if (!started_ || !ok_) co_return false;
+    if (data.empty()) co_return true;  // an empty chunk would end the body
+    boost::system::error_code ec;
+    stream_.expires_after(write_timeout_);
+    if (version_ >= 11) {
+      co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(data.data(), data.size())),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    } else {
+      co_await asio::async_write(stream_, asio::buffer(data.data(), data.size()),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    }
+    ok_ = !ec;
+    co_return ok_;
+  }
+
+  asio::awaitable<void> End() override {
+    if (!started_ || ended_) co_return;
+    ended_ = true;
+    if (!ok_ || version_ < 11) co_return;
+    boost::system::error_code ec;
+    stream_.expires_after(write_timeout_);
+    co_await asio::async_write(stream_, bhttp::make_chunk_last(),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    ok_ = !ec;
+  }
+
+  bool started() const override { return started_; }
+  // Whether the connection can serve another request.
+  bool reusable() const { return ok_ && ended_ && keep_alive_; }
+  int status() const { return status_; }
+
+ private:
+  beast::tcp_stream& stream_;
+  const unsigned version_;
+  const bool keep_alive_;
+  const std::string& request_id_;
+  const std::chrono::nanoseconds write_timeout_;
+  bool started_ = false;
+  bool ended_ = false;
+  bool ok_ = true;
+  int status_ = 200;
+};
+
+}  // namespace
+
 struct Server::Connection {
   beast::tcp_stream* stream = nullptr;
   asio::any_io_executor executor;
@@ -244,9 +323,20 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
     info.remote_ip = remote_ip;
     info.start_mono_ns = start_ns;
 
+    StreamWriter writer(stream, req.version(), req.keep_alive(), info.request_id,
+                        config_.write_timeout);
+    info.writer = &writer;
     metrics_->in_flight.Add(1);
     Response res = co_await handler_->Handle(req, info);
     metrics_->in_flight.Add(-1);
+
+    if (writer.started()) {
+      co_await writer.End();
+      metrics_->Record(info.route, writer.status(),
+                       (core::SystemClock().MonotonicNanos() - start_ns) / 1000);
+      if (!writer.reusable() || stopping_.load()) break;
+      continue;
+    }
 
     bool keep_alive = req.keep_alive() && !stopping_.load();
     res.version(req.version());

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -30,12 +31,31 @@ namespace mangaassist::http {
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
+// A streamed response (SSE): the handler sends the header, then body pieces as they come, each
+// written to the socket at once (chunked transfer encoding on HTTP/1.1). Write() returns false
+// when the client has gone away (or the write timed out): the handler should stop its upstream
+// work and account what was consumed. Owned by the server; valid while Handle() runs; used
+// from the connection's executor only.
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  // Sends `header`'s status and fields (its body is ignored). False if the client is gone.
+  virtual boost::asio::awaitable<bool> Begin(Response header) = 0;
+  virtual boost::asio::awaitable<bool> Write(std::string_view data) = 0;
+  // Ends the body. The connection stays open for the next request if the stream ended well.
+  virtual boost::asio::awaitable<void> End() = 0;
+  virtual bool started() const = 0;
+};
+
 // Per-request facts the server establishes before the handler runs.
 struct RequestInfo {
   std::string request_id;  // from a well-formed X-Request-Id, else generated
   std::string remote_ip;
   int64_t start_mono_ns = 0;
   std::string route = "unmatched";  // set by the router: the metrics label for this request
+  // For streamed responses; once started, the Response the handler returns is not sent (its
+  // status still labels the metrics). Null outside a server (tests calling handlers directly).
+  ResponseWriter* writer = nullptr;
 };
 
 class Handler {
@@ -44,6 +64,7 @@ class Handler {
   // Produces the response. Must not throw. The server adds X-Request-Id, keep-alive and
   // Content-Length.
   virtual boost::asio::awaitable<Response> Handle(Request& request, RequestInfo& info) = 0;
+  // Or: stream through info.writer, then return the status for metrics.
 };
 
 // Builds a JSON response with the given status and body.

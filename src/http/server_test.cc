@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -73,6 +74,23 @@ class ServerTest : public ::testing::Test {
                   co_await t.async_wait(asio::use_awaitable);
                   co_return JsonResponse(200, R"({"slow":true})");
                 });
+    router_.Add(bhttp::verb::get, "/stream",
+                [this](Request&, RequestInfo& info) -> asio::awaitable<Response> {
+                  Response header{bhttp::status::ok, 11};
+                  header.set(bhttp::field::content_type, "text/event-stream");
+                  bool ok = co_await info.writer->Begin(std::move(header));
+                  for (int i = 0; ok && i < stream_pieces_; ++i) {
+                    ok = co_await info.writer->Write("data: " + std::to_string(i) + "\n\n");
+                    if (stream_gap_ms_ > 0) {
+                      asio::steady_timer t(co_await asio::this_coro::executor);
+                      t.expires_after(std::chrono::milliseconds(stream_gap_ms_));
+                      co_await t.async_wait(asio::use_awaitable);
+                    }
+                  }
+                  stream_client_gone_.store(!ok);
+                  stream_done_.store(true);
+                  co_return Response{bhttp::status::ok, 11};
+                });
     server_ = std::make_unique<Server>(cfg, &router_, &metrics_);
     ASSERT_TRUE(server_->Start().ok());
     ASSERT_NE(server_->port(), 0);
@@ -82,6 +100,10 @@ class ServerTest : public ::testing::Test {
   }
 
   core::Registry metrics_;
+  int stream_pieces_ = 3;
+  int stream_gap_ms_ = 0;
+  std::atomic<bool> stream_done_{false};
+  std::atomic<bool> stream_client_gone_{false};
   Router router_;
   std::unique_ptr<Server> server_;
 };
@@ -242,6 +264,42 @@ TEST_F(ServerTest, MetricsCountRequestsByRouteAndStatus) {
   EXPECT_NE(text.find("mangaassist_http_requests_total{route=\"unmatched\",status=\"404\"} 1"),
             std::string::npos)
       << text;
+}
+
+TEST_F(ServerTest, StreamsChunkedAndKeepsTheConnection) {
+  StartServer();
+  RawClient c(server_->port());
+  for (int round = 0; round < 2; ++round) {
+    c.Send("GET /stream HTTP/1.1\r\nHost: x\r\nX-Request-Id: s-1\r\n\r\n");
+    bhttp::response<bhttp::string_body> res;
+    ASSERT_TRUE(c.Read(&res));
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_EQ(res[bhttp::field::content_type], "text/event-stream");
+    EXPECT_EQ(res["X-Request-Id"], "s-1");
+    EXPECT_TRUE(res.chunked());
+    EXPECT_EQ(res.body(), "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+  }
+  // The connection survived both streams: a normal request still works on it.
+  c.Send(Post("/echo", "{}"));
+  bhttp::response<bhttp::string_body> res;
+  ASSERT_TRUE(c.Read(&res));
+  EXPECT_EQ(res.result_int(), 200);
+}
+
+TEST_F(ServerTest, StreamWriterReportsAClientThatWentAway) {
+  stream_pieces_ = 400;
+  stream_gap_ms_ = 5;
+  StartServer();
+  {
+    RawClient c(server_->port());
+    c.Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }  // closes the socket mid-stream
+  for (int i = 0; i < 400 && !stream_done_.load(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(stream_done_.load()) << "the handler never noticed the client leaving";
+  EXPECT_TRUE(stream_client_gone_.load());
 }
 
 }  // namespace
