@@ -43,7 +43,7 @@ struct LimitsConfig {
 };
 
 struct PipelineConfig {
-  std::vector<std::string> stages = {"admit", "normalize", "respond"};
+  std::vector<std::string> stages = {"admit", "normalize", "call"};
 };
 
 // --- normalize (issue 3) ----------------------------------------------------------------------

@@ -5,12 +5,15 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/language.h"
 #include "core/money.h"
+#include "core/pricing.h"
 
 namespace mangaassist::core {
 
@@ -43,6 +46,14 @@ class CostLines {
   std::array<Money, static_cast<size_t>(CostComponent::kCount)> lines_{};
 };
 
+class DeltaSink;  // core/delta_sink.h
+
+// One turn of a client-supplied conversation (the compatible endpoints).
+struct ChatTurn {
+  bool assistant = false;
+  std::string content;
+};
+
 // Number of PII types the `normalize` stage counts (privacy::PiiType; privacy static_asserts it).
 inline constexpr size_t kRedactionTypeCount = 7;
 
@@ -59,6 +70,19 @@ struct RequestContext {
   std::string locale;       // optional client locale hint ("en", "ja", "ja-JP")
   std::string client_ip;
 
+  // What the client asked of the model (the compatible endpoints; native requests leave these
+  // empty and the `call` stage uses the configured tier model and system prompt).
+  bool compat = false;            // session_id and user_id are optional
+  std::string requested_model;    // an alias or a concrete id; empty: the tier's model
+  std::string system;             // the client's system prompt (normalized like `message`)
+  bool cache_system = false;      // the client marked it for provider prompt caching
+  std::vector<ChatTurn> history;  // the turns before `message`, oldest first
+  int max_tokens = 0;             // 0: the configured budget
+  std::optional<float> temperature;  // sampling parameters; not money
+  std::optional<float> top_p;
+  std::vector<std::string> stop;
+  DeltaSink* sink = nullptr;      // non-null: stream the answer here as it is produced
+
   // Annotations (set by stages).
   Lang lang = Lang::kEn;
   // PII redactions made by `normalize`, indexed by privacy::PiiType: counts, never values.
@@ -71,6 +95,12 @@ struct RequestContext {
   bool answered = false;          // a stage produced the answer; later answer stages skip
   CostLines cost;
   Money baseline;                 // counterfactual baseline cost of this message (US-07)
+  // The LLM call's outcome (the `call` stage), also when it failed or the client left.
+  std::string model;              // the provider model that answered (after fallback)
+  TokenUsage usage;               // provider-reported; estimated for a cut stream
+  std::string finish_reason;      // stop | length | stop_sequence | error | cancelled
+  int llm_attempts = 0;
+  bool client_gone = false;       // a streaming client disconnected mid-answer
 
   // Time.
   const Clock* clock = &SystemClock();

@@ -15,6 +15,7 @@ ma_library(ma_llm_providers
           ${_providers_dir}/extractive/extractive_provider.cc
           ${_providers_dir}/fallback_provider.cc
           ${_providers_dir}/provider_registry.cc
+          ${_providers_dir}/models.cc
   DEPS ma_core ma_http_client ma_bedrock_sigv4 ma_llm ma_boost PkgConfig::SIMDJSON
        nlohmann_json::nlohmann_json absl::status absl::statusor absl::strings absl::synchronization
        absl::time absl::flat_hash_map)

@@ -48,8 +48,10 @@ class AdmitStage final : public Stage {
 
  private:
   absl::Status Check(core::RequestContext& ctx) const {
-    if (absl::Status s = CheckText("session_id", ctx.session_id, limits_.max_id_bytes, true); !s.ok()) return s;
-    if (absl::Status s = CheckText("user_id", ctx.user_id, limits_.max_id_bytes, true); !s.ok()) return s;
+    // The compatible endpoints speak the OpenAI/Anthropic shapes, which carry no session.
+    const bool ids_required = !ctx.compat;
+    if (absl::Status s = CheckText("session_id", ctx.session_id, limits_.max_id_bytes, ids_required); !s.ok()) return s;
+    if (absl::Status s = CheckText("user_id", ctx.user_id, limits_.max_id_bytes, ids_required); !s.ok()) return s;
     if (absl::Status s = CheckText("message", ctx.message, limits_.max_message_bytes, true); !s.ok()) return s;
     if (IsBlank(ctx.message)) return absl::InvalidArgumentError("field 'message' is blank");
     if (absl::Status s = CheckText("locale", ctx.locale, limits_.max_locale_bytes, false); !s.ok()) return s;

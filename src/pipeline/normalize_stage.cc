@@ -3,10 +3,14 @@
 // control and bidi characters removed and whitespace folded, detects the language, and replaces
 // PII with typed placeholders before anything can be cached, embedded, logged or archived.
 // The context keeps redaction counts by type, never the values.
+#include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <array>
 
 #include "absl/strings/str_cat.h"
 #include "core/metrics.h"
+#include "core/strings.h"
 #include "pipeline/stage_registry.h"
 #include "privacy/sanitize.h"
 
@@ -63,25 +67,49 @@ class NormalizeStage final : public Stage {
  private:
   absl::Status Apply(core::RequestContext& ctx) const {
     absl::StatusOr<privacy::Sanitized> clean = privacy::Sanitize(ctx.message, options_, *redactor_);
-    if (!clean.ok()) {
-      Inc(clean.status().code() == absl::StatusCode::kOutOfRange ? metrics_.rejected_oversize
-                                                                 : metrics_.rejected_utf8);
-      return absl::Status(clean.status().code(),
-                          absl::StrCat("field 'message': ", clean.status().message()));
-    }
+    if (!clean.ok()) return Refused("message", clean.status());
     if (clean->text.empty()) {
       return absl::InvalidArgumentError("field 'message' is blank after normalization");
     }
     if (clean->truncated) Inc(metrics_.truncated);
     ctx.message = std::move(clean->text);
     ctx.lang = clean->lang;
-    for (size_t t = 0; t < privacy::kPiiTypeCount; ++t) {
-      ctx.redactions[t] = clean->counts[t];
-      if (clean->counts[t] > 0) {
-        Inc(metrics_.redactions[t][static_cast<size_t>(clean->lang)], clean->counts[t]);
-      }
+    ctx.redactions = {};
+    Count(*clean, clean->lang, ctx);
+    // A client-supplied conversation (compatible endpoints) crosses the same boundary: nothing
+    // of it reaches a provider, a cache or a log unredacted. Its language is the last message's.
+    if (!ctx.system.empty()) {
+      absl::StatusOr<privacy::Sanitized> sys = privacy::Sanitize(ctx.system, options_, *redactor_);
+      if (!sys.ok()) return Refused("system", sys.status());
+      if (sys->truncated) Inc(metrics_.truncated);
+      ctx.system = std::move(sys->text);
+      Count(*sys, ctx.lang, ctx);
+    }
+    for (size_t i = 0; i < ctx.history.size(); ++i) {
+      absl::StatusOr<privacy::Sanitized> turn =
+          privacy::Sanitize(ctx.history[i].content, options_, *redactor_);
+      if (!turn.ok()) return Refused(absl::StrCat("messages[", i, "]"), turn.status());
+      if (turn->truncated) Inc(metrics_.truncated);
+      ctx.history[i].content = std::move(turn->text);
+      Count(*turn, ctx.lang, ctx);
     }
     return absl::OkStatus();
+  }
+
+  absl::Status Refused(std::string_view field, const absl::Status& status) const {
+    Inc(status.code() == absl::StatusCode::kOutOfRange ? metrics_.rejected_oversize
+                                                       : metrics_.rejected_utf8);
+    return absl::Status(status.code(),
+                        absl::StrCat("field '", core::ToAbsl(field), "': ", status.message()));
+  }
+
+  void Count(const privacy::Sanitized& clean, core::Lang lang, core::RequestContext& ctx) const {
+    for (size_t t = 0; t < privacy::kPiiTypeCount; ++t) {
+      if (clean.counts[t] == 0) continue;
+      ctx.redactions[t] = static_cast<uint16_t>(
+          std::min<int>(ctx.redactions[t] + clean.counts[t], UINT16_MAX));
+      Inc(metrics_.redactions[t][static_cast<size_t>(lang)], clean.counts[t]);
+    }
   }
 
   privacy::SanitizeOptions options_;

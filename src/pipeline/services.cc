@@ -1,14 +1,18 @@
 #include "pipeline/services.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/pricing.h"
 #include "llm/extractive/extractive_responder.h"
+#include "llm/models.h"
 #include "rag/catalog.h"
 #include "spdlog/spdlog.h"
 
 namespace mangaassist::pipeline {
 
 Services::Services() = default;
-Services::~Services() = default;
+Services::~Services() {
+  models.reset();  // providers refer to the responder and prices
+}
 Services::Services(Services&&) noexcept = default;
 Services& Services::operator=(Services&&) noexcept = default;
 
@@ -35,6 +39,16 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* c
       s->catalog.get(), config->DataPath(config->responder.templates));
   if (!responder.ok()) return responder.status();
   s->responder = std::move(*responder);
+  auto prices = core::PriceTable::LoadFile(config->DataPath(config->pricing_file));
+  if (!prices.ok()) return prices.status();
+  s->prices = std::make_unique<core::PriceTable>(*std::move(prices));
+  llm::ProviderDeps deps;
+  deps.metrics = metrics;
+  deps.clock = clock;
+  deps.extractive = s->responder.get();
+  auto models = llm::Models::Create(*config, s->prices.get(), deps);
+  if (!models.ok()) return models.status();
+  s->models = *std::move(models);
   return s;
 }
 

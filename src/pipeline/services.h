@@ -12,7 +12,11 @@
 #include "core/metrics.h"
 
 namespace mangaassist::rag { class Catalog; }
-namespace mangaassist::llm { class ExtractiveResponder; }
+namespace mangaassist::llm {
+class ExtractiveResponder;
+class Models;
+}  // namespace mangaassist::llm
+namespace mangaassist::core { class PriceTable; }
 
 namespace mangaassist::pipeline {
 
@@ -22,13 +26,15 @@ struct Services {
   core::Registry* metrics = nullptr;
   std::unique_ptr<rag::Catalog> catalog;
   std::unique_ptr<llm::ExtractiveResponder> responder;
+  std::unique_ptr<core::PriceTable> prices;  // config.pricing_file
+  std::unique_ptr<llm::Models> models;       // providers and aliases (after responder, prices)
 
   Services();
   ~Services();
   Services(Services&&) noexcept;
   Services& operator=(Services&&) noexcept;
 
-  // Loads the catalog and templates named by `config`. `config`, `metrics` and `clock` must
+  // Loads the catalog, templates and prices named by `config` and creates its providers. `config`, `metrics` and `clock` must
   // outlive the Services.
   static absl::StatusOr<std::unique_ptr<Services>> Create(const core::Config* config,
                                                           core::Registry* metrics,

@@ -14,6 +14,7 @@ const std::vector<std::pair<std::string, StageFactory>>& Registry() {
       {"admit", MakeAdmitStage},
       {"normalize", MakeNormalizeStage},
       {"respond", MakeRespondStage},
+      {"call", MakeCallStage},
   };
   return *registry;
 }

@@ -21,5 +21,6 @@ const StageFactory* FindStageFactory(std::string_view name);
 absl::StatusOr<std::unique_ptr<Stage>> MakeAdmitStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeNormalizeStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeRespondStage(Services* services);
+absl::StatusOr<std::unique_ptr<Stage>> MakeCallStage(Services* services);
 
 }  // namespace mangaassist::pipeline

@@ -1,0 +1,201 @@
+// The `call` stage (SPEC §2, stage 11): asks a model for the answer. The model is the client's
+// (`requested_model`, compatible endpoints) or the tier's (`call.*_model`, native); either names
+// an alias whose provider chain handles retries, deadlines, the circuit breaker and fallback.
+// With a sink the answer streams to the client as it comes; a client that leaves mid-stream
+// cancels the upstream call, and what it consumed is still accounted. The context always ends
+// with the model, usage, finish reason and cost lines of whatever was consumed — on success,
+// on failure and on cancellation — so settling and recording never lose a call.
+
+#include <algorithm>
+#include <map>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "core/delta_sink.h"
+#include "core/metrics.h"
+#include "core/pricing.h"
+#include "core/strings.h"
+#include "llm/models.h"
+#include "llm/provider.h"
+#include "pipeline/stage_registry.h"
+
+namespace mangaassist::pipeline {
+namespace {
+
+// The stage's metrics, declared together; per answered model, created at start-up.
+struct CallMetrics {
+  struct PerModel {
+    core::Counter* cost_nanos = nullptr;     // mangaassist_llm_cost_nano_usd_total{model}
+    core::Counter* client_gone = nullptr;    // mangaassist_llm_client_gone_total{model}
+  };
+  std::map<std::string, PerModel, std::less<>> by_model;
+  PerModel other;
+
+  CallMetrics(core::Registry* r, const llm::Models& models) {
+    if (r == nullptr) return;
+    auto make = [r](const std::string& model) {
+      return PerModel{
+          &r->GetCounter("mangaassist_llm_cost_nano_usd_total",
+                         "LLM cost of answered and cut calls, nano-USD, by answering model",
+                         {{"model", model}}),
+          &r->GetCounter("mangaassist_llm_client_gone_total",
+                         "Streams whose client disconnected mid-answer (upstream cancelled)",
+                         {{"model", model}})};
+    };
+    for (const std::string& name : models.Names()) {
+      if (const llm::ModelEntry* e = models.Find(name); e != nullptr && !e->is_alias) {
+        by_model.emplace(name, make(name));
+      }
+    }
+    other = make("other");
+  }
+
+  const PerModel& For(std::string_view model) const {
+    auto it = by_model.find(model);
+    return it == by_model.end() ? other : it->second;
+  }
+};
+
+void Inc(core::Counter* c, int64_t n = 1) {
+  if (c != nullptr && n > 0) c->Inc(n);
+}
+
+class CallStage final : public Stage {
+ public:
+  CallStage(const core::CallConfig& config, const llm::Models* models, core::Registry* metrics)
+      : config_(config), models_(models), metrics_(metrics, *models) {}
+  std::string_view name() const override { return "call"; }
+
+  boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
+    std::string_view wanted = ctx.requested_model.empty() ? TierModel(ctx.tier)
+                                                          : std::string_view(ctx.requested_model);
+    const llm::ModelEntry* entry = models_->Find(wanted);
+    if (entry == nullptr) {
+      co_return absl::NotFoundError(absl::StrCat("model '", core::ToAbsl(wanted),
+                                                 "' is not configured (GET /v1/models lists "
+                                                 "the models of this gateway)"));
+    }
+    llm::LlmRequest request = BuildRequest(ctx, *entry);
+    if (ctx.sink == nullptr) {
+      absl::StatusOr<llm::LlmResponse> r = co_await entry->provider->Complete(request);
+      if (!r.ok()) {
+        ctx.model = entry->model;
+        ctx.finish_reason = "error";
+        co_return r.status();
+      }
+      Account(ctx, *entry, *r);
+      ctx.answer = std::move(r->text);
+      ctx.answered = true;
+      co_return absl::OkStatus();
+    }
+    co_return co_await RunStreaming(ctx, *entry, request);
+  }
+
+ private:
+  std::string_view TierModel(core::Tier tier) const {
+    switch (tier) {
+      case core::Tier::kPremium: return config_.premium_model;
+      case core::Tier::kMember: return config_.member_model;
+      case core::Tier::kGuest: break;
+    }
+    return config_.guest_model;
+  }
+
+  llm::LlmRequest BuildRequest(const core::RequestContext& ctx, const llm::ModelEntry& entry) const {
+    llm::LlmRequest r;
+    r.model = entry.model;
+    if (ctx.compat) {
+      r.system = ctx.system;
+      r.cache_system = ctx.cache_system;
+    } else {
+      // The stable system prompt is the cacheable prefix of every native call (SPEC §2.8).
+      r.system = config_.system_prompt;
+      r.cache_system = true;
+    }
+    r.messages.reserve(ctx.history.size() + 1);
+    for (const core::ChatTurn& turn : ctx.history) {
+      r.messages.push_back(
+          llm::Message{turn.assistant ? llm::Role::kAssistant : llm::Role::kUser, turn.content});
+    }
+    r.messages.push_back(llm::Message{llm::Role::kUser, ctx.message});
+    r.max_tokens = ctx.max_tokens > 0 ? ctx.max_tokens : config_.max_tokens;
+    r.temperature = ctx.temperature;
+    r.top_p = ctx.top_p;
+    r.stop = ctx.stop;
+    r.request_id = ctx.request_id;
+    r.timeout = config_.timeout;
+    return r;
+  }
+
+  boost::asio::awaitable<absl::Status> RunStreaming(core::RequestContext& ctx,
+                                                    const llm::ModelEntry& entry,
+                                                    const llm::LlmRequest& request) {
+    absl::StatusOr<std::unique_ptr<llm::LlmStream>> opened =
+        co_await entry.provider->Stream(request);
+    if (!opened.ok()) {
+      ctx.model = entry.model;
+      ctx.finish_reason = "error";
+      co_return opened.status();
+    }
+    llm::LlmStream& stream = **opened;
+    std::string text;
+    for (;;) {
+      absl::StatusOr<std::optional<std::string>> delta = co_await stream.Next();
+      if (!delta.ok()) {
+        // Cut mid-answer: what streamed so far was consumed (and delivered); account it.
+        Account(ctx, entry, stream.Final());
+        ctx.answer = std::move(text);
+        ctx.finish_reason = "error";
+        co_return delta.status();
+      }
+      if (!delta->has_value()) break;
+      text += **delta;
+      bool delivered = co_await ctx.sink->OnDelta(**delta);
+      if (!delivered) {
+        stream.Cancel();
+        ctx.client_gone = true;
+        Account(ctx, entry, stream.Final());
+        Inc(metrics_.For(ctx.model).client_gone);
+        ctx.answer = std::move(text);
+        ctx.finish_reason = "cancelled";
+        co_return absl::CancelledError("the client went away mid-stream");
+      }
+    }
+    Account(ctx, entry, stream.Final());
+    ctx.answer = std::move(text);
+    ctx.answered = true;
+    co_return absl::OkStatus();
+  }
+
+  // Usage, model, route and cost lines of what the call consumed.
+  void Account(core::RequestContext& ctx, const llm::ModelEntry& entry,
+               const llm::LlmResponse& r) const {
+    ctx.model = r.model.empty() ? entry.model : r.model;
+    ctx.usage = r.usage;
+    ctx.finish_reason = r.finish_reason;
+    ctx.llm_attempts = r.attempts;
+    // After a fallback the route is the answering model's, not the one asked for.
+    const llm::ModelEntry* answered = models_->Find(ctx.model);
+    ctx.route = answered != nullptr ? answered->route : entry.route;
+    llm::PricedUsage priced = models_->Price(ctx.model, r.usage);
+    ctx.cost.Add(core::CostComponent::kLlmInput, priced.cost.input);
+    ctx.cost.Add(core::CostComponent::kLlmOutput, priced.cost.output);
+    ctx.cost.Add(core::CostComponent::kLlmCacheRead, priced.cost.cache_read);
+    ctx.cost.Add(core::CostComponent::kLlmCacheWrite, priced.cost.cache_write);
+    Inc(metrics_.For(ctx.model).cost_nanos, priced.cost.Total().nanos());
+  }
+
+  const core::CallConfig config_;
+  const llm::Models* models_;
+  CallMetrics metrics_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Stage>> MakeCallStage(Services* services) {
+  if (services->models == nullptr) return absl::FailedPreconditionError("no models are configured");
+  return std::make_unique<CallStage>(services->config->call, services->models.get(),
+                                     services->metrics);
+}
+
+}  // namespace mangaassist::pipeline
