@@ -1,6 +1,7 @@
 #include "api/gateway.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "api/chat_request.h"
 #include "core/status.h"
 #include "spdlog/spdlog.h"
@@ -30,6 +31,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const core::Config* con
   metrics->GetGauge("mangaassist_build_info", "Build information.",
                     {{"version", MANGAASSIST_VERSION}})
       .Set(1);
+  g->started_unix_ = absl::ToUnixSeconds(absl::Now());
   g->AddRoutes();
   return g;
 }
@@ -37,6 +39,16 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const core::Config* con
 void Gateway::AddRoutes() {
   router_.Add(bhttp::verb::post, "/v1/chat",
               [this](http::Request& req, http::RequestInfo& info) { return Chat(req, info); });
+  router_.Add(bhttp::verb::post, "/v1/chat/completions",
+              [this](http::Request& req, http::RequestInfo& info) {
+                return Compat(req, info, /*anthropic=*/false);
+              });
+  router_.Add(bhttp::verb::post, "/v1/messages",
+              [this](http::Request& req, http::RequestInfo& info) {
+                return Compat(req, info, /*anthropic=*/true);
+              });
+  router_.Add(bhttp::verb::get, "/v1/models",
+              [this](http::Request& req, http::RequestInfo& info) { return ListModels(req, info); });
   router_.Add(bhttp::verb::get, "/healthz",
               [](http::Request&, http::RequestInfo&) -> boost::asio::awaitable<http::Response> {
                 co_return http::JsonResponse(200, R"({"status":"ok"})");
@@ -64,11 +76,7 @@ boost::asio::awaitable<http::Response> Gateway::Chat(http::Request& req, http::R
   if (status.ok()) status = co_await pipeline_->Run(ctx);
   if (!status.ok()) {
     chat_errors_->Inc();
-    if (core::HttpStatusFor(status.code()) >= 500) {
-      spdlog::error("[{}] chat failed: {}", info.request_id, status.ToString());
-    } else {
-      spdlog::debug("[{}] chat refused: {}", info.request_id, status.ToString());
-    }
+    LogFailure(info.request_id, status);
     co_return http::ErrorResponse(status, info.request_id);
   }
   if (config_->log.access_log) {

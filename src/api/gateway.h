@@ -1,10 +1,13 @@
 // Gateway: the HTTP face of the pipeline. Owns the services, the pipeline and the router with
-// every endpoint (SPEC §3): POST /v1/chat, GET /healthz, /readyz, /metrics. Created once at
+// every endpoint (SPEC §3): POST /v1/chat, the drop-in POST /v1/chat/completions (OpenAI) and
+// POST /v1/messages (Anthropic), GET /v1/models, /healthz, /readyz, /metrics. Created once at
 // start-up; handlers are thread-safe.
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "core/config.h"
@@ -31,6 +34,11 @@ class Gateway {
   Gateway() = default;
   void AddRoutes();
   boost::asio::awaitable<http::Response> Chat(http::Request& req, http::RequestInfo& info);
+  // compat_endpoints.cc: /v1/chat/completions (anthropic = false), /v1/messages (true).
+  boost::asio::awaitable<http::Response> Compat(http::Request& req, http::RequestInfo& info,
+                                                bool anthropic);
+  boost::asio::awaitable<http::Response> ListModels(http::Request& req, http::RequestInfo& info);
+  void LogFailure(const std::string& request_id, const absl::Status& status) const;
 
   const core::Config* config_ = nullptr;
   core::Registry* metrics_ = nullptr;
@@ -39,6 +47,7 @@ class Gateway {
   http::Router router_;
   std::atomic<bool> ready_{false};
   core::Counter* chat_errors_ = nullptr;
+  int64_t started_unix_ = 0;
 };
 
 }  // namespace mangaassist::api

@@ -72,8 +72,16 @@ absl::StatusOr<std::unique_ptr<Models>> Models::Create(const core::Config& confi
       callable = fb->get();
       m->chains_.push_back(*std::move(fb));
     }
-    m->entries_.push_back(
-        ModelEntry{alias.name, callable, alias.model, RouteOf(alias, *pc), /*is_alias=*/true});
+    float max_temperature = 2.0f;
+    std::vector<std::string> chain_aliases = alias.fallback;
+    chain_aliases.push_back(alias.name);
+    for (const std::string& name : chain_aliases) {
+      const core::ModelAliasConfig* a = config.FindModel(name);
+      const core::ProviderConfig* p = a != nullptr ? config.FindProvider(a->provider) : nullptr;
+      if (p != nullptr && (p->type == "anthropic" || p->type == "bedrock")) max_temperature = 1.0f;
+    }
+    m->entries_.push_back(ModelEntry{alias.name, callable, alias.model, RouteOf(alias, *pc),
+                                     /*is_alias=*/true, max_temperature});
   }
   // Concrete ids pass through on the first alias that uses them.
   const size_t aliases = m->entries_.size();

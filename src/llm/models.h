@@ -25,6 +25,9 @@ struct ModelEntry {
   std::string model;           // the provider model id of the first target
   core::Route route = core::Route::kHaiku;
   bool is_alias = true;
+  // The highest sampling temperature every provider of the chain accepts (Claude: 1, OpenAI-
+  // compatible servers: 2); the call stage refuses more with a clear 400.
+  float max_temperature = 2.0f;
 };
 
 // What a call cost, priced at the model that answered (after fallback).

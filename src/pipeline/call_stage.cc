@@ -75,6 +75,11 @@ class CallStage final : public Stage {
                                                  "' is not configured (GET /v1/models lists "
                                                  "the models of this gateway)"));
     }
+    if (ctx.temperature.has_value() && *ctx.temperature > entry->max_temperature) {
+      co_return absl::InvalidArgumentError(absl::StrCat(
+          "'temperature' ", *ctx.temperature, " is above ", entry->max_temperature,
+          ", the highest that model '", core::ToAbsl(wanted), "' accepts (Claude models: 0 to 1)"));
+    }
     llm::LlmRequest request = BuildRequest(ctx, *entry);
     if (ctx.sink == nullptr) {
       absl::StatusOr<llm::LlmResponse> r = co_await entry->provider->Complete(request);
