@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <utility>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -104,6 +105,42 @@ TEST(ServeProcessTest, ConfigCheckAcceptsTheShippedConfig) {
   waitpid(pid, &status, 0);
   close(fd);
   EXPECT_EQ(WEXITSTATUS(status), 0) << out;
+}
+
+// Runs `mangaassist config check FILE`; returns (exit status, output).
+std::pair<int, std::string> ConfigCheck(const std::string& file) {
+  int fd;
+  pid_t pid = Spawn({kBinary, "config", "check", file}, &fd);
+  std::string out = ReadAll(fd);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(fd);
+  return {WEXITSTATUS(status), out};
+}
+
+TEST(ServeProcessTest, ConfigCheckAcceptsTheExampleProviderConfigs) {
+  ::setenv("ANTHROPIC_API_KEY", "sk-ant-example", 1);
+  for (const char* name : {"bedrock-tokyo", "anthropic", "openai-compatible"}) {
+    auto [status, out] =
+        ConfigCheck(std::string(MANGAASSIST_SOURCE_DIR) + "/config/examples/" + name + ".yaml");
+    EXPECT_EQ(status, 0) << name << ": " << out;
+  }
+}
+
+TEST(ServeProcessTest, ConfigCheckRefusesACrossRegionBedrockEndpoint) {
+  std::string path = std::string(MANGAASSIST_BINARY_DIR) + "/cross-region.yaml";
+  {
+    std::ofstream f(path);
+    f << "data_dir: " << MANGAASSIST_DATA_DIR_FOR_TESTS << "\n"
+      << "providers:\n  bedrock:\n    type: bedrock\n    region: ap-northeast-1\n"
+      << "    base_url: https://bedrock-runtime.us-east-1.amazonaws.com\n"
+      << "models:\n  haiku: {provider: bedrock, model: anthropic.claude-3-haiku-20240307-v1:0}\n"
+      << "  sonnet: {provider: bedrock, model: anthropic.claude-3-haiku-20240307-v1:0}\n";
+  }
+  auto [status, out] = ConfigCheck(path);
+  EXPECT_EQ(status, 2) << out;
+  EXPECT_NE(out.find("us-east-1"), std::string::npos) << out;
+  std::remove(path.c_str());
 }
 
 }  // namespace
