@@ -15,6 +15,11 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   redis-server postgresql postgresql-client wrk curl procps python3 python3-botocore
 )
+# node >= 18 and npm for the SDK end-to-end test (tests/e2e/sdk_e2e.sh); Debian 12's nodejs is 18.
+# A node already on PATH (e.g. a newer one that bundles npm) is kept: these are added only for
+# the commands that are missing.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

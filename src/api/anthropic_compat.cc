@@ -289,11 +289,15 @@ std::string AnthropicStreamContentBlockStop() {
   return "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n";
 }
 
-std::string AnthropicStreamMessageDelta(std::string_view finish_reason, int64_t output_tokens) {
+std::string AnthropicStreamMessageDelta(std::string_view finish_reason,
+                                        const core::TokenUsage& usage) {
   return absl::StrCat(
       "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"",
       ToAbsl(AnthropicStopReason(finish_reason)),
-      "\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":", output_tokens, "}}\n\n");
+      "\",\"stop_sequence\":null},\"usage\":{\"input_tokens\":", usage.input_tokens,
+      ",\"cache_creation_input_tokens\":", usage.cache_write_tokens,
+      ",\"cache_read_input_tokens\":", usage.cache_read_tokens,
+      ",\"output_tokens\":", usage.output_tokens, "}}\n\n");
 }
 
 std::string AnthropicStreamMessageStop() {

@@ -48,7 +48,11 @@ std::string AnthropicStreamPing();
 std::string AnthropicStreamTextDelta(std::string_view text);
 std::string AnthropicStreamContentBlockStop();
 // `finish_reason` is LlmResponse::finish_reason; it is mapped by AnthropicStopReason.
-std::string AnthropicStreamMessageDelta(std::string_view finish_reason, int64_t output_tokens);
+// The usage is the provider-reported total: message_start can only carry an estimate (the
+// gateway's header goes out before the provider's count arrives), and the SDKs take the
+// input figures of message_delta over message_start's when both are present.
+std::string AnthropicStreamMessageDelta(std::string_view finish_reason,
+                                        const core::TokenUsage& usage);
 std::string AnthropicStreamMessageStop();
 // A failure after the stream started: `event: error` with the AnthropicErrorJson body.
 std::string AnthropicStreamError(const absl::Status& status, std::string_view request_id);

@@ -300,11 +300,14 @@ TEST(AnthropicRenderTest, StreamEventsAreFramedInOrder) {
   json stop = EventFrame(AnthropicStreamContentBlockStop(), "content_block_stop");
   EXPECT_EQ(stop["index"], 0);
 
-  json md = EventFrame(AnthropicStreamMessageDelta("length", 321), "message_delta");
+  json md = EventFrame(AnthropicStreamMessageDelta("length", {40, 321, 5, 7}), "message_delta");
   EXPECT_EQ(md["delta"]["stop_reason"], "max_tokens");
   EXPECT_TRUE(md["delta"]["stop_sequence"].is_null());
   EXPECT_EQ(md["usage"]["output_tokens"], 321);
-  md = EventFrame(AnthropicStreamMessageDelta("stop", 1), "message_delta");
+  EXPECT_EQ(md["usage"]["input_tokens"], 40);
+  EXPECT_EQ(md["usage"]["cache_read_input_tokens"], 5);
+  EXPECT_EQ(md["usage"]["cache_creation_input_tokens"], 7);
+  md = EventFrame(AnthropicStreamMessageDelta("stop", {1, 1, 0, 0}), "message_delta");
   EXPECT_EQ(md["delta"]["stop_reason"], "end_turn");
 
   EventFrame(AnthropicStreamMessageStop(), "message_stop");

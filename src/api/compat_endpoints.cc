@@ -142,7 +142,7 @@ class SseSink final : public core::DeltaSink {
       frames += OpenAiStreamDone();
     } else {
       frames += AnthropicStreamContentBlockStop();
-      frames += AnthropicStreamMessageDelta(ctx_.finish_reason, ctx_.usage.output_tokens);
+      frames += AnthropicStreamMessageDelta(ctx_.finish_reason, ctx_.usage);
       frames += CostComment(ctx_);
       frames += AnthropicStreamMessageStop();
     }
@@ -157,7 +157,8 @@ class SseSink final : public core::DeltaSink {
     co_return co_await writer_->Begin(std::move(header));
   }
 
-  // The model is known only once the call answers; until then, the one asked for.
+  // The call stage names the provider model before the first delta (ctx.model); the alias
+  // asked for is only a backstop.
   std::string_view Model() const {
     return ctx_.model.empty() ? std::string_view(ctx_.requested_model) : ctx_.model;
   }

@@ -143,6 +143,8 @@ class CallStage final : public Stage {
       co_return opened.status();
     }
     llm::LlmStream& stream = **opened;
+    // Named before the first delta, so every frame of the stream carries the same model.
+    ctx.model = stream.Final().model.empty() ? entry.model : stream.Final().model;
     std::string text;
     for (;;) {
       absl::StatusOr<std::optional<std::string>> delta = co_await stream.Next();

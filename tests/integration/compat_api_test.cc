@@ -153,6 +153,9 @@ TEST_F(CompatApiTest, OpenAiStreamDeliversChunksUsageCostAndDone) {
   ASSERT_GE(events.size(), 4u) << res->body;
   EXPECT_EQ(events.back().data, "[DONE]");
   EXPECT_EQ(Joined(events, "openai"), b.answer);
+  for (size_t i = 0; i + 1 < events.size(); ++i) {  // one model for the whole stream
+    EXPECT_EQ(nlohmann::json::parse(events[i].data)["model"], kHaikuId) << events[i].data;
+  }
   auto first = nlohmann::json::parse(events.front().data);
   EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
   auto usage = nlohmann::json::parse(events[events.size() - 2].data);
@@ -198,6 +201,13 @@ TEST_F(CompatApiTest, AnthropicMessagesAnsweredAndStreamedInAnthropicShape) {
   auto delta = nlohmann::json::parse(events[events.size() - 2].data);
   EXPECT_EQ(delta["type"], "message_delta");
   EXPECT_EQ(delta["usage"]["output_tokens"], 15);
+  EXPECT_EQ(delta["usage"]["input_tokens"], 700);  // the provider's figure, not the estimate
+  for (const SseEvent& e : events) {
+    auto j = nlohmann::json::parse(e.data);
+    if (j.value("type", "") == "message_start") {
+      EXPECT_EQ(j["message"]["model"], kHaikuId);
+    }
+  }
 }
 
 TEST_F(CompatApiTest, ModelsAreListedInEitherDialect) {

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# End-to-end test of the drop-in endpoints with the official SDKs: installs the pinned `openai`
+# and `@anthropic-ai/sdk` npm packages into a throwaway folder, starts the fake LLM upstream and
+# the gateway (with a generated config whose Anthropic- and OpenAI-type providers point at the
+# fake), and runs tests/e2e/sdk/sdk_e2e.mjs against the gateway. Exits with node's exit code.
+# Usage: tests/e2e/sdk_e2e.sh BUILD_DIR
+# MANGAASSIST_BIN and FAKE_UPSTREAM_BIN override the binaries' paths (CTest sets both).
+# Needs node >= 18 and npm (scripts/install-deps.sh installs them) and the npm registry.
+set -euo pipefail
+
+# Pinned SDK versions, both run by this test on Node 20 and on Debian 12's nodejs 18.20.4 (what
+# scripts/install-deps.sh installs on a fresh machine). openai 4.x documents Node 18 support;
+# @anthropic-ai/sdk 0.137.0 documents Node 20+ but passes every check here on Node 18. Re-run
+# on Node 18 before bumping either (openai 5+ needs Node 20).
+OPENAI_SDK_VERSION=4.104.0
+ANTHROPIC_SDK_VERSION=0.137.0
+
+# The fake upstream's default answer and usage (tests/support/fake_upstream.h, Behavior).
+EXPECTED_ANSWER="This is the fake upstream's answer."
+EXPECTED_INPUT_TOKENS=30
+EXPECTED_OUTPUT_TOKENS=9
+
+start_s=$(date +%s)
+[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
+build=$(cd "$1" && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
+
+gateway_bin=${MANGAASSIST_BIN:-$build/src/cli/mangaassist}
+fake_bin=${FAKE_UPSTREAM_BIN:-}
+if [ -z "$fake_bin" ]; then
+  # bench/ builds it by default; tests/e2e/ does when MANGAASSIST_BUILD_BENCH is OFF.
+  for candidate in "$build/bench/fake_upstream" "$build/tests/e2e/fake_upstream"; do
+    if [ -x "$candidate" ]; then fake_bin=$candidate; break; fi
+  done
+fi
+for bin in "$gateway_bin" "$fake_bin"; do
+  if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+    echo "sdk_e2e: FAIL: binary not found or not executable: '${bin:-fake_upstream}'" \
+         "(build the mangaassist and fake_upstream targets in $build)" >&2
+    exit 1
+  fi
+done
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "sdk_e2e: FAIL: this test needs node (>= 18) and npm on PATH;" \
+       "install them with scripts/install-deps.sh (Debian: apt-get install nodejs npm)" >&2
+  exit 1
+fi
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)'; then
+  echo "sdk_e2e: FAIL: node $(node --version) is too old; the SDKs need node >= 18" >&2
+  exit 1
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sdk_e2e.XXXXXX")
+fake_pid=""
+gateway_pid=""
+
+stop_process() {  # PID: SIGTERM, then SIGKILL if it is still there after 5 s.
+  local pid=$1
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  stop_process "$gateway_pid"
+  stop_process "$fake_pid"
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+show_logs() {
+  for log in "$tmp/fake.log" "$tmp/gateway.log"; do
+    [ -f "$log" ] || continue
+    echo "---- $(basename "$log") (last 40 lines)"
+    tail -n 40 "$log"
+  done
+}
+
+# Waits until FILE has a line matching PATTERN, or fails once PID has exited or 10 s have passed.
+wait_for_line() {
+  local file=$1 pattern=$2 pid=$3 what=$4
+  for _ in $(seq 200); do
+    grep -q "$pattern" "$file" 2>/dev/null && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "sdk_e2e: FAIL: $what exited before it was listening" >&2
+      show_logs >&2
+      exit 1
+    fi
+    sleep 0.05
+  done
+  echo "sdk_e2e: FAIL: $what did not start listening within 10 s" >&2
+  show_logs >&2
+  exit 1
+}
+
+# --- the SDKs, in the throwaway folder; the script is copied next to node_modules/ because ESM
+# imports resolve from the importing file's folder (NODE_PATH is ignored) ----------------------
+echo "sdk_e2e: npm install openai@$OPENAI_SDK_VERSION @anthropic-ai/sdk@$ANTHROPIC_SDK_VERSION"
+if ! npm install --prefix "$tmp" --no-audit --no-fund --ignore-scripts --loglevel=error \
+      "openai@$OPENAI_SDK_VERSION" "@anthropic-ai/sdk@$ANTHROPIC_SDK_VERSION" >"$tmp/npm.log" 2>&1; then
+  echo "sdk_e2e: FAIL: npm install failed (is the npm registry reachable?)" >&2
+  cat "$tmp/npm.log" >&2
+  exit 1
+fi
+cp "$root/tests/e2e/sdk/sdk_e2e.mjs" "$tmp/sdk_e2e.mjs"
+
+# --- the fake upstream -------------------------------------------------------------------------
+"$fake_bin" --host 127.0.0.1 --port 0 >"$tmp/fake.log" 2>&1 &
+fake_pid=$!
+wait_for_line "$tmp/fake.log" 'listening on http://' "$fake_pid" fake_upstream
+fake_url=$(sed -n 's|^fake_upstream listening on \(http://[^ ]*\).*|\1|p' "$tmp/fake.log" | head -n 1)
+[ -n "$fake_url" ] || { echo "sdk_e2e: FAIL: no URL in fake_upstream's output" >&2; show_logs >&2; exit 1; }
+
+# --- the gateway -------------------------------------------------------------------------------
+cat >"$tmp/gateway.yaml" <<EOF
+# Generated by tests/e2e/sdk_e2e.sh: both provider types on the fake upstream at $fake_url.
+data_dir: "$root/data"
+pricing_file: "$root/config/pricing.yaml"
+server:
+  listen: "127.0.0.1:0"
+  threads: 2
+  shutdown_grace: 1s
+log:
+  level: warn
+providers:
+  claude:
+    type: anthropic
+    base_url: "$fake_url"
+    api_key: sk-ant-e2e
+    timeout: 20s
+    retry: {max_attempts: 1}
+  local:
+    type: openai
+    base_url: "$fake_url"
+    api_key: sk-local-e2e
+    timeout: 20s
+    retry: {max_attempts: 1}
+models:
+  haiku: {provider: claude, model: claude-3-5-haiku-20241022}
+  auto: {provider: claude, model: claude-3-5-haiku-20241022}
+  llama: {provider: local, model: llama3, price: free}
+call:
+  guest_model: haiku
+  member_model: haiku
+  premium_model: haiku
+EOF
+"$gateway_bin" serve --config "$tmp/gateway.yaml" --listen 127.0.0.1:0 >"$tmp/gateway.log" 2>&1 &
+gateway_pid=$!
+wait_for_line "$tmp/gateway.log" 'listening on http://' "$gateway_pid" gateway
+port=$(sed -n 's|.*listening on http://[^ ]*:\([0-9][0-9]*\) .*|\1|p' "$tmp/gateway.log" | head -n 1)
+[ -n "$port" ] || { echo "sdk_e2e: FAIL: no port in the gateway's output" >&2; show_logs >&2; exit 1; }
+gateway_url="http://127.0.0.1:$port"
+
+ready=0
+for _ in $(seq 100); do
+  if curl -fsS -o /dev/null --max-time 2 "$gateway_url/readyz" 2>/dev/null; then ready=1; break; fi
+  sleep 0.1
+done
+if [ "$ready" -ne 1 ]; then
+  echo "sdk_e2e: FAIL: $gateway_url/readyz never answered 200" >&2
+  show_logs >&2
+  exit 1
+fi
+echo "sdk_e2e: fake upstream $fake_url, gateway $gateway_url"
+
+# --- the SDK checks ----------------------------------------------------------------------------
+set +e
+(cd "$tmp" && GATEWAY_URL="$gateway_url" EXPECTED_ANSWER="$EXPECTED_ANSWER" \
+   EXPECTED_MODELS="haiku,auto,llama" EXPECTED_INPUT_TOKENS="$EXPECTED_INPUT_TOKENS" \
+   EXPECTED_OUTPUT_TOKENS="$EXPECTED_OUTPUT_TOKENS" node sdk_e2e.mjs)
+rc=$?
+set -e
+if ! kill -0 "$gateway_pid" 2>/dev/null; then
+  echo "sdk_e2e: FAIL: the gateway died during the test" >&2
+  rc=1
+fi
+if [ "$rc" -ne 0 ]; then
+  show_logs
+  rc=1
+fi
+echo "sdk_e2e: $([ "$rc" -eq 0 ] && echo PASSED || echo FAILED) in $(( $(date +%s) - start_s )) s"
+exit "$rc"
