@@ -66,7 +66,7 @@ ticks=$(getconf CLK_TCK)
 read -r u0 s0 < <(awk '{print $14, $15}' /proc/$gpid/stat)
 # PERF=FILE: also profile the gateway during the measured run (perf report -i FILE).
 if [ -n "${PERF:-}" ]; then
-  perf record -F 499 -g -p "$gpid" -o "$PERF" -- sleep "$duration" >/dev/null 2>&1 &
+  perf record ${PERF_OPTS:--F 499 -g} -p "$gpid" -o "$PERF" -- sleep "$duration" >/dev/null 2>&1 &
 fi
 run "http://127.0.0.1:$gport"
 read -r u1 s1 < <(awk '{print $14, $15}' /proc/$gpid/stat)
