@@ -22,7 +22,6 @@
 #include "core/delta_sink.h"
 #include "core/status.h"
 #include "llm/models.h"
-#include "llm/token_count.h"
 #include "spdlog/spdlog.h"
 
 namespace mangaassist::api {
@@ -166,11 +165,9 @@ class SseSink final : public core::DeltaSink {
   std::string Opening() const {
     if (dialect_ == Dialect::kOpenAi) return OpenAiStreamRoleChunk(id_, Model(), created_);
     // Anthropic announces input usage up front; the provider's count arrives with the end, so
-    // this is the prompt's estimate and message_delta carries the reported figures.
+    // this is the calibrated pre-call estimate and message_delta carries the reported figures.
     core::TokenUsage estimate;
-    int64_t prompt = llm::RoughTokenCount(ctx_.system) + llm::RoughTokenCount(ctx_.message);
-    for (const core::ChatTurn& t : ctx_.history) prompt += llm::RoughTokenCount(t.content);
-    estimate.input_tokens = prompt;
+    estimate.input_tokens = ctx_.estimated_input_tokens;
     return AnthropicStreamMessageStart(id_, Model(), estimate) +
            AnthropicStreamContentBlockStart() + AnthropicStreamPing();
   }

@@ -17,6 +17,7 @@
 #include "core/strings.h"
 #include "llm/models.h"
 #include "llm/provider.h"
+#include "llm/token_estimator.h"
 #include "pipeline/stage_registry.h"
 
 namespace mangaassist::pipeline {
@@ -62,8 +63,9 @@ void Inc(core::Counter* c, int64_t n = 1) {
 
 class CallStage final : public Stage {
  public:
-  CallStage(const core::CallConfig& config, const llm::Models* models, core::Registry* metrics)
-      : config_(config), models_(models), metrics_(metrics, *models) {}
+  CallStage(const core::CallConfig& config, const llm::Models* models,
+            llm::TokenEstimator* estimator, core::Registry* metrics)
+      : config_(config), models_(models), estimator_(estimator), metrics_(metrics, *models) {}
   std::string_view name() const override { return "call"; }
 
   boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
@@ -81,6 +83,7 @@ class CallStage final : public Stage {
           ", the highest that model '", core::ToAbsl(wanted), "' accepts (Claude models: 0 to 1)"));
     }
     llm::LlmRequest request = BuildRequest(ctx, *entry);
+    ctx.estimated_input_tokens = estimator_->EstimatePrompt(request, ctx.lang);
     if (ctx.sink == nullptr) {
       absl::StatusOr<llm::LlmResponse> r = co_await entry->provider->Complete(request);
       if (!r.ok()) {
@@ -184,6 +187,13 @@ class CallStage final : public Stage {
     // After a fallback the route is the answering model's, not the one asked for.
     const llm::ModelEntry* answered = models_->Find(ctx.model);
     ctx.route = answered != nullptr ? answered->route : entry.route;
+    // A complete provider-reported count teaches the estimator its error on this traffic.
+    if (r.finish_reason != "error" && !ctx.client_gone && ctx.route != core::Route::kExtractive &&
+        r.usage.input_tokens > 0) {
+      estimator_->Observe(ctx.lang, ctx.estimated_input_tokens,
+                          r.usage.input_tokens + r.usage.cache_read_tokens +
+                              r.usage.cache_write_tokens);
+    }
     llm::PricedUsage priced = models_->Price(ctx.model, r.usage);
     ctx.cost.Add(core::CostComponent::kLlmInput, priced.cost.input);
     ctx.cost.Add(core::CostComponent::kLlmOutput, priced.cost.output);
@@ -194,6 +204,7 @@ class CallStage final : public Stage {
 
   const core::CallConfig config_;
   const llm::Models* models_;
+  llm::TokenEstimator* estimator_;
   CallMetrics metrics_;
 };
 
@@ -202,7 +213,7 @@ class CallStage final : public Stage {
 absl::StatusOr<std::unique_ptr<Stage>> MakeCallStage(Services* services) {
   if (services->models == nullptr) return absl::FailedPreconditionError("no models are configured");
   return std::make_unique<CallStage>(services->config->call, services->models.get(),
-                                     services->metrics);
+                                     services->token_estimator.get(), services->metrics);
 }
 
 }  // namespace mangaassist::pipeline

@@ -12,6 +12,7 @@
 #include "core/pricing.h"
 #include "gtest/gtest.h"
 #include "llm/models.h"
+#include "llm/token_estimator.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/services.h"
 #include "tests/support/fake_upstream.h"
@@ -276,6 +277,20 @@ TEST_F(CallStageTest, DefaultConfigAnswersOfflineThroughTheExtractiveProvider) {
   EXPECT_FALSE(ctx.answer.empty());
   EXPECT_EQ(ctx.route, core::Route::kExtractive);
   EXPECT_EQ(ctx.cost.Total().nanos(), 0);
+}
+
+TEST_F(CallStageTest, PromptIsEstimatedBeforeTheCallAndTheReportedUsageCorrectsTheEstimator) {
+  Build(MakeConfig());
+  Behavior b;
+  b.usage = {5000, 10, 0, 0};  // far above what the short prompt looks like
+  backup_->SetBehavior(b);
+  const double before = services_->token_estimator->correction(core::Lang::kEn);
+  core::RequestContext ctx = Request(core::Tier::kGuest);
+  ASSERT_TRUE(Run(ctx).ok());
+  EXPECT_GT(ctx.estimated_input_tokens, 10);
+  EXPECT_LT(ctx.estimated_input_tokens, 200);
+  EXPECT_GT(services_->token_estimator->correction(core::Lang::kEn), before);
+  EXPECT_EQ(services_->token_estimator->correction(core::Lang::kJa), 1.0);
 }
 
 }  // namespace

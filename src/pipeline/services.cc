@@ -4,6 +4,7 @@
 #include "core/pricing.h"
 #include "llm/extractive/extractive_responder.h"
 #include "llm/models.h"
+#include "llm/token_estimator.h"
 #include "rag/catalog.h"
 #include "spdlog/spdlog.h"
 
@@ -49,6 +50,7 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* c
   auto models = llm::Models::Create(*config, s->prices.get(), deps);
   if (!models.ok()) return models.status();
   s->models = *std::move(models);
+  s->token_estimator = std::make_unique<llm::TokenEstimator>();
   return s;
 }
 

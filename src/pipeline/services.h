@@ -15,6 +15,7 @@ namespace mangaassist::rag { class Catalog; }
 namespace mangaassist::llm {
 class ExtractiveResponder;
 class Models;
+class TokenEstimator;
 }  // namespace mangaassist::llm
 namespace mangaassist::core { class PriceTable; }
 
@@ -28,6 +29,7 @@ struct Services {
   std::unique_ptr<llm::ExtractiveResponder> responder;
   std::unique_ptr<core::PriceTable> prices;  // config.pricing_file
   std::unique_ptr<llm::Models> models;       // providers and aliases (after responder, prices)
+  std::unique_ptr<llm::TokenEstimator> token_estimator;  // pre-call prompt estimates
 
   Services();
   ~Services();
