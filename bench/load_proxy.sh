@@ -59,10 +59,14 @@ run() {  # run URL → sets requests dur_us errors p50 p99
 wrk -t2 -c"$conns" -d2s -s "$root/bench/wrk_proxy.lua" "http://127.0.0.1:$fport" >/dev/null
 wrk -t2 -c"$conns" -d2s -s "$root/bench/wrk_proxy.lua" "http://127.0.0.1:$gport" >/dev/null
 
-run "http://127.0.0.1:$fport"
-d_req=$requests d_dur=$dur_us d_err=$errors d_p50=$p50 d_p99=$p99
-
 ticks=$(getconf CLK_TCK)
+read -r fu0 fs0 < <(awk '{print $14, $15}' /proc/$fpid/stat)
+run "http://127.0.0.1:$fport"
+read -r fu1 fs1 < <(awk '{print $14, $15}' /proc/$fpid/stat)
+d_req=$requests d_dur=$dur_us d_err=$errors d_p50=$p50 d_p99=$p99
+f_cpu_us=$(( ( (fu1 - fu0) + (fs1 - fs0) ) * 1000000 / ticks ))
+dn=$(( d_req > 0 ? d_req : 1 ))
+
 read -r u0 s0 < <(awk '{print $14, $15}' /proc/$gpid/stat)
 # PERF=FILE: also profile the gateway during the measured run (perf report -i FILE).
 if [ -n "${PERF:-}" ]; then
@@ -79,3 +83,4 @@ echo "  direct   $(( d_req * 1000000 / d_dur )) req/s  p50 ${d_p50} us  p99 ${d_
 echo "  proxied  $(( requests * 1000000 / dur_us )) req/s  p50 ${p50} us  p99 ${p99} us  errors $errors"
 echo "  added    p50 $(( p50 - d_p50 )) us, p99 $(( p99 - d_p99 )) us"
 echo "  gateway CPU  $(( cpu_us / n )).$(( (cpu_us * 10 / n) % 10 )) us/request, peak RSS $(( rss_kib / 1024 )) MiB"
+echo "  (fake upstream alone, direct run: $(( f_cpu_us / dn )).$(( (f_cpu_us * 10 / dn) % 10 )) us CPU/request)"
