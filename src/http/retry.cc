@@ -295,6 +295,13 @@ asio::awaitable<absl::StatusOr<UpstreamResponse>> SendWithRetry(UpstreamClient* 
     result = co_await client->Send(std::move(this_try));
     absl::Status status = result.status();
     if (result.ok()) status = StatusFromHttpResponse(*result, options.clock->Now());
+    if (status.ok() && options.check_2xx) {
+      absl::Status judged = options.check_2xx(*result);
+      if (!judged.ok()) {
+        Report(options.breaker, judged);
+        co_return judged;
+      }
+    }
     Report(options.breaker, status);
     if (status.ok()) co_return result;
     const std::optional<absl::Duration> wait = NextWait(request, policy, options, status, attempt);

@@ -11,6 +11,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <memory>
+#include <functional>
 #include <optional>
 #include <string_view>
 
@@ -90,6 +91,10 @@ struct RetryOptions {
   // 2xx stream from OpenWithRetry reports its verdict when its body ends.
   CircuitBreaker* breaker = nullptr;
   RetryTrace* trace = nullptr;  // may be null
+  // SendWithRetry only: judges a 2xx response's body (e.g. that the provider's JSON parses).
+  // A failure is the call's outcome, counts against the breaker (a provider answering garbage
+  // is not healthy) and is never retried (the call may have been billed). Runs synchronously.
+  std::function<absl::Status(const UpstreamResponse&)> check_2xx;
 };
 
 // Sends `request` up to policy.max_attempts times, waiting RetryDelay() on an asio steady_timer

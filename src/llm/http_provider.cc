@@ -102,6 +102,15 @@ class HttpProvider final : public Provider {
     http::UpstreamRequest upstream_request = *std::move(prepared);
     http::RetryTrace trace;
     http::RetryOptions options = RetryOptionsFor(&trace);
+    // The 2xx body is parsed inside the retry loop, so a malformed answer counts against the
+    // breaker like any other provider failure (not as the success its status claims).
+    std::optional<LlmResponse> parsed;
+    options.check_2xx = [this, &request, &parsed](const http::UpstreamResponse& r) {
+      absl::StatusOr<LlmResponse> p = protocol_->ParseResponse(request, r.body);
+      if (!p.ok()) return p.status();
+      parsed = *std::move(p);
+      return absl::OkStatus();
+    };
     absl::StatusOr<http::UpstreamResponse> response =
         co_await http::SendWithRetry(client_, std::move(upstream_request), retry_, options);
     if (!response.ok()) co_return Fail(request.model, response.status(), start, trace.attempts);
@@ -110,8 +119,10 @@ class HttpProvider final : public Provider {
                                                         response->body, clock_->Now());
       co_return Fail(request.model, error, start, trace.attempts);
     }
-    absl::StatusOr<LlmResponse> parsed = protocol_->ParseResponse(request, response->body);
-    if (!parsed.ok()) co_return Fail(request.model, parsed.status(), start, trace.attempts);
+    if (!parsed.has_value()) {
+      co_return Fail(request.model, absl::InternalError("2xx answer was not parsed"), start,
+                     trace.attempts);
+    }
     LlmResponse answer = *std::move(parsed);
     answer.model = request.model;
     answer.latency = absl::Nanoseconds(clock_->MonotonicNanos() - start);

@@ -427,6 +427,25 @@ TEST_P(ProviderTest, RequestErrorsDoNotFallBack) {
   EXPECT_EQ(f_.fake().TotalRequests(), 1);
 }
 
+TEST_P(ProviderTest, MalformedAnswersCountAgainstTheBreaker) {
+  Behavior behavior;
+  behavior.failure = Failure::kMalformedJson;
+  f_.fake().SetBehavior(behavior);
+  core::ProviderConfig config = Config();
+  config.retry.max_attempts = 1;
+  config.breaker.consecutive_failures = 2;
+  config.breaker.cooldown = absl::Seconds(10);
+  std::unique_ptr<Provider> provider = f_.Create(config);
+  ASSERT_NE(provider, nullptr);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(f_.Complete(*provider, Request()).status().code(), absl::StatusCode::kUnavailable);
+  }
+  EXPECT_EQ(f_.BreakerState(config.name), 1);  // open: a 200 with garbage is not health
+  const absl::StatusOr<LlmResponse> refused = f_.Complete(*provider, Request());
+  EXPECT_EQ(http::UpstreamFailureOf(refused.status()), http::UpstreamFailure::kCircuitOpen);
+  EXPECT_EQ(f_.fake().TotalRequests(), 2);
+}
+
 TEST_P(ProviderTest, BreakerOpensThenAHalfOpenProbeClosesIt) {
   Behavior behavior;
   behavior.failure = Failure::kServerError;
