@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "absl/synchronization/mutex.h"
 #include "api/gateway.h"
 #include "core/clock.h"
 #include "http/server.h"
@@ -38,6 +39,9 @@ int RunConfigCheck(const std::string& path) {
 }
 
 int RunServe(const ServeOptions& options) {
+  // Lock-order cycle detection walks a graph on every absl::Mutex acquisition in builds where
+  // it is on; the request path takes a few (breaker, pool, metrics). Tests keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   auto cfg = LoadConfig(options.config_path);
   if (!cfg.ok()) {
     std::cerr << "mangaassist: " << cfg.status().message() << "\n";
