@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/clock.h"
@@ -106,6 +107,11 @@ struct RequestContext {
   // Time.
   const Clock* clock = &SystemClock();
   int64_t start_mono_ns = 0;
+  // Set by the pipeline as it runs: each stage's time (µs, stage order; names are the stages'
+  // own, which outlive every request) and the outcome so far, for the stages that run after a
+  // failure (recording).
+  std::vector<std::pair<std::string_view, int64_t>> stage_latency_us;
+  int outcome_code = 0;  // absl::StatusCode of the first failure; 0 (OK) so far
 };
 
 }  // namespace mangaassist::core

@@ -40,9 +40,13 @@ boost::asio::awaitable<absl::Status> Pipeline::Run(core::RequestContext& ctx) co
     bool run = policy == RunPolicy::kAlways ||
                (result.ok() && (policy == RunPolicy::kAfterAnswer || !ctx.answered));
     if (!run) continue;
+    ctx.outcome_code = static_cast<int>(result.code());
+    const int64_t start = ctx.clock->MonotonicNanos();
     absl::Status st = co_await stage->Run(ctx);
+    ctx.stage_latency_us.emplace_back(stage->name(), (ctx.clock->MonotonicNanos() - start) / 1000);
     if (!st.ok() && result.ok()) result = std::move(st);
   }
+  ctx.outcome_code = static_cast<int>(result.code());
   if (result.ok() && !ctx.answered) {
     result = absl::InternalError("the pipeline ended without an answer (no answering stage)");
   }
