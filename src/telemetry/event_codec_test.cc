@@ -1,0 +1,166 @@
+#include "telemetry/event_codec.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace mangaassist::telemetry {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// Every field set to something other than its default.
+CostEvent FullEvent() {
+  CostEvent e;
+  e.request_id = "req-7f3a";
+  e.ts_unix_ms = 1'793'000'000'123;
+  e.tenant = "acme";
+  e.user_hash = "0123456789abcdef0123456789abcdef";
+  e.session_hash = "fedcba9876543210fedcba9876543210";
+  e.tier = core::Tier::kPremium;
+  e.lang = core::Lang::kMixed;
+  e.intent = "product_search";
+  e.intent_confidence = 0.9375f;
+  e.route = core::Route::kSemanticCache;
+  e.provider = "bedrock";
+  e.model = "anthropic.claude-3-5-haiku-20241022-v1:0";
+  e.usage = {1234, 567, 89, 10};
+  e.http_status = 203;
+  e.degraded_level = 2;
+  e.flags_hash = "flags-1";
+  for (size_t i = 0; i < e.redactions.size(); ++i) e.redactions[i] = static_cast<uint16_t>(i + 1);
+  e.redactions[6] = 65535;
+  e.stage_latency_us = {{"admit", 12}, {"normalize", 345}, {"call \"x\"", 67890}};
+  e.latency_us = 70'000;
+  for (size_t i = 0; i < e.cost.size(); ++i) {
+    e.cost[i] = core::Money::FromNanos(static_cast<int64_t>(1000 * i + 7));
+  }
+  e.baseline = core::Money::FromNanos(14'245'119);
+  for (size_t i = 0; i < e.savings.size(); ++i) {
+    e.savings[i] = core::Money::FromNanos(static_cast<int64_t>(i) * 1'000'003 - 2'000'000);
+  }
+  return e;
+}
+
+void ExpectSame(const CostEvent& a, const CostEvent& b) {
+  EXPECT_EQ(a.schema_version, b.schema_version);
+  EXPECT_EQ(a.request_id, b.request_id);
+  EXPECT_EQ(a.ts_unix_ms, b.ts_unix_ms);
+  EXPECT_EQ(a.tenant, b.tenant);
+  EXPECT_EQ(a.user_hash, b.user_hash);
+  EXPECT_EQ(a.session_hash, b.session_hash);
+  EXPECT_EQ(a.tier, b.tier);
+  EXPECT_EQ(a.lang, b.lang);
+  EXPECT_EQ(a.intent, b.intent);
+  EXPECT_EQ(a.intent_confidence, b.intent_confidence);
+  EXPECT_EQ(a.route, b.route);
+  EXPECT_EQ(a.provider, b.provider);
+  EXPECT_EQ(a.model, b.model);
+  EXPECT_EQ(a.usage.input_tokens, b.usage.input_tokens);
+  EXPECT_EQ(a.usage.output_tokens, b.usage.output_tokens);
+  EXPECT_EQ(a.usage.cache_read_tokens, b.usage.cache_read_tokens);
+  EXPECT_EQ(a.usage.cache_write_tokens, b.usage.cache_write_tokens);
+  EXPECT_EQ(a.http_status, b.http_status);
+  EXPECT_EQ(a.degraded_level, b.degraded_level);
+  EXPECT_EQ(a.flags_hash, b.flags_hash);
+  EXPECT_EQ(a.redactions, b.redactions);
+  EXPECT_EQ(a.stage_latency_us, b.stage_latency_us);
+  EXPECT_EQ(a.latency_us, b.latency_us);
+  EXPECT_EQ(a.cost, b.cost);
+  EXPECT_EQ(a.baseline, b.baseline);
+  EXPECT_EQ(a.savings, b.savings);
+}
+
+TEST(EventCodecTest, RoundTripsEveryField) {
+  CostEvent e = FullEvent();
+  std::string json = EncodeCostEventJson(e);
+  auto back = DecodeCostEventJson(json);
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << json;
+  ExpectSame(e, *back);
+  // And a second round gives the same bytes.
+  EXPECT_EQ(EncodeCostEventJson(*back), json);
+}
+
+TEST(EventCodecTest, RoundTripsDefaultEvent) {
+  CostEvent e;
+  auto back = DecodeCostEventJson(EncodeCostEventJson(e));
+  ASSERT_TRUE(back.ok()) << back.status();
+  ExpectSame(e, *back);
+}
+
+TEST(EventCodecTest, SchemaVersionComesFirst) {
+  EXPECT_THAT(EncodeCostEventJson(FullEvent()), StartsWith("{\"schema_version\":1,"));
+}
+
+TEST(EventCodecTest, MoneyIsIntegerNanosKeyedByName) {
+  std::string json = EncodeCostEventJson(FullEvent());
+  EXPECT_THAT(json, HasSubstr("\"cost_nanos\":{\"llm_input\":7,\"llm_output\":1007,"));
+  EXPECT_THAT(json, HasSubstr("\"compute\":9007}"));
+  EXPECT_THAT(json, HasSubstr("\"total_nanos\":45070,"));
+  EXPECT_THAT(json, HasSubstr("\"baseline_nanos\":14245119,"));
+  EXPECT_THAT(json, HasSubstr("\"savings_nanos\":{\"us01\":-2000000,\"us02\":-999997,"));
+  EXPECT_THAT(json, HasSubstr("\"redactions\":{\"email\":1,\"phone\":2,"));
+  EXPECT_THAT(json, HasSubstr("\"street_address\":65535}"));
+  EXPECT_THAT(json, HasSubstr("\"stage_latency_us\":[[\"admit\",12],[\"normalize\",345],"));
+  EXPECT_THAT(json, HasSubstr("\"route\":\"semantic_cache\""));
+}
+
+TEST(EventCodecTest, EscapesStringsAndReplacesInvalidUtf8) {
+  CostEvent e;
+  e.intent = "a\"b\\c\n\x01日本";
+  e.model = std::string("bad\xff");
+  std::string json = EncodeCostEventJson(e);
+  auto back = DecodeCostEventJson(json);
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << json;
+  EXPECT_EQ(back->intent, e.intent);
+  EXPECT_EQ(back->model, "bad\xEF\xBF\xBD");  // U+FFFD
+}
+
+TEST(EventCodecTest, RefusesNewerSchemaVersion) {
+  auto r = DecodeCostEventJson("{\"schema_version\":2,\"request_id\":\"r\"}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(r.status().message(), "schema_version 2 is newer than this build (1)");
+}
+
+TEST(EventCodecTest, RefusesMissingOrBadSchemaVersion) {
+  for (const char* json : {"{\"request_id\":\"r\"}", "{\"schema_version\":\"1\"}",
+                           "{\"schema_version\":0}", "{\"schema_version\":1.5}"}) {
+    auto r = DecodeCostEventJson(json);
+    ASSERT_FALSE(r.ok()) << json;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << json;
+  }
+}
+
+TEST(EventCodecTest, IgnoresUnknownFields) {
+  auto r = DecodeCostEventJson(
+      "{\"schema_version\":1,\"request_id\":\"r1\",\"new_field\":{\"x\":[1,2]},"
+      "\"usage\":{\"input_tokens\":5,\"reasoning_tokens\":9},"
+      "\"redactions\":{\"email\":2,\"passport\":1},\"also_new\":null}");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->request_id, "r1");
+  EXPECT_EQ(r->usage.input_tokens, 5);
+  EXPECT_EQ(r->redactions[0], 2);
+}
+
+TEST(EventCodecTest, RefusesMalformedInput) {
+  for (const char* json :
+       {"", "[]", "{\"schema_version\":1,", "{\"schema_version\":1,\"request_id\":7}",
+        "{\"schema_version\":1,\"ts_unix_ms\":\"now\"}", "{\"schema_version\":1,\"tier\":\"gold\"}",
+        "{\"schema_version\":1,\"route\":\"opus\"}",
+        "{\"schema_version\":1,\"cost_nanos\":{\"llm_input\":1.5}}",
+        "{\"schema_version\":1,\"cost_nanos\":{\"gpu\":1}}",
+        "{\"schema_version\":1,\"savings_nanos\":{\"us09\":1}}",
+        "{\"schema_version\":1,\"redactions\":{\"email\":70000}}",
+        "{\"schema_version\":1,\"stage_latency_us\":[[\"admit\"]]}",
+        "{\"schema_version\":1,\"cost_nanos\":{\"llm_input\":5},\"total_nanos\":6}"}) {
+    auto r = DecodeCostEventJson(json);
+    ASSERT_FALSE(r.ok()) << json;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << json;
+  }
+}
+
+}  // namespace
+}  // namespace mangaassist::telemetry
