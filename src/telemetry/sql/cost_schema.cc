@@ -1,0 +1,188 @@
+#include "telemetry/sql/cost_schema.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/language.h"
+
+namespace mangaassist::telemetry {
+
+// HourlyRollup helpers (declared in sink.h) live here with the measure lists they mirror.
+
+void HourlyRollup::Add(const CostEvent& event) {
+  ++requests;
+  sql::AddMeasures(sql::MeasuresOf(event), this);
+}
+
+bool HourlyRollup::operator==(const HourlyRollup& o) const {
+  return SameCell(o) && requests == o.requests && tokens.input_tokens == o.tokens.input_tokens &&
+         tokens.output_tokens == o.tokens.output_tokens &&
+         tokens.cache_read_tokens == o.tokens.cache_read_tokens &&
+         tokens.cache_write_tokens == o.tokens.cache_write_tokens && cost == o.cost &&
+         baseline == o.baseline && savings == o.savings;
+}
+
+HourlyRollup RollupCellOf(const CostEvent& event) {
+  HourlyRollup r;
+  r.hour_start_ms = HourStartMs(event.ts_unix_ms);
+  r.tier = event.tier;
+  r.lang = event.lang;
+  r.route = event.route;
+  r.model = event.model;
+  return r;
+}
+
+bool RollupCellLess(const HourlyRollup& a, const HourlyRollup& b) {
+  return std::tie(a.hour_start_ms, a.tier, a.lang, a.route, a.model) <
+         std::tie(b.hour_start_ms, b.tier, b.lang, b.route, b.model);
+}
+
+namespace sql {
+
+namespace {
+
+const char* const kDims = "hour_ms, tier, lang, route, model";
+
+std::string StoryColumn(size_t i) { return absl::StrCat("savings_us0", i + 1, "_nusd"); }
+
+}  // namespace
+
+const std::vector<std::string>& MeasureColumns() {
+  static const std::vector<std::string>* const kColumns = [] {
+    auto* v = new std::vector<std::string>{"input_tokens", "output_tokens", "cache_read_tokens",
+                                           "cache_write_tokens"};
+    for (size_t i = 0; i < kCostComponentCount; ++i) {
+      v->push_back(absl::StrCat(
+          "cost_", std::string(core::CostComponentName(static_cast<core::CostComponent>(i))),
+          "_nusd"));
+    }
+    v->push_back("baseline_nusd");
+    for (size_t i = 0; i < kStoryCount; ++i) v->push_back(StoryColumn(i));
+    return v;
+  }();
+  return *kColumns;
+}
+
+std::array<int64_t, kMeasureCount> MeasuresOf(const CostEvent& e) {
+  std::array<int64_t, kMeasureCount> m{};
+  size_t k = 0;
+  m[k++] = e.usage.input_tokens;
+  m[k++] = e.usage.output_tokens;
+  m[k++] = e.usage.cache_read_tokens;
+  m[k++] = e.usage.cache_write_tokens;
+  for (core::Money c : e.cost) m[k++] = c.nanos();
+  m[k++] = e.baseline.nanos();
+  for (core::Money s : e.savings) m[k++] = s.nanos();
+  return m;
+}
+
+void AddMeasures(const std::array<int64_t, kMeasureCount>& m, HourlyRollup* r) {
+  size_t k = 0;
+  r->tokens.input_tokens += m[k++];
+  r->tokens.output_tokens += m[k++];
+  r->tokens.cache_read_tokens += m[k++];
+  r->tokens.cache_write_tokens += m[k++];
+  for (core::Money& c : r->cost) c += core::Money::FromNanos(m[k++]);
+  r->baseline += core::Money::FromNanos(m[k++]);
+  for (core::Money& s : r->savings) s += core::Money::FromNanos(m[k++]);
+}
+
+absl::Status ParseDimensions(std::string_view tier, std::string_view lang, std::string_view route,
+                             HourlyRollup* r) {
+  if (!core::ParseTier(tier, &r->tier)) {
+    return absl::DataLossError(absl::StrCat("unknown tier in rollup: ", std::string(tier)));
+  }
+  if (!core::ParseLang(lang, &r->lang)) {
+    return absl::DataLossError(absl::StrCat("unknown lang in rollup: ", std::string(lang)));
+  }
+  for (int i = 0; i <= static_cast<int>(core::Route::kSonnet); ++i) {
+    auto candidate = static_cast<core::Route>(i);
+    if (core::RouteName(candidate) == route) {
+      r->route = candidate;
+      return absl::OkStatus();
+    }
+  }
+  return absl::DataLossError(absl::StrCat("unknown route in rollup: ", std::string(route)));
+}
+
+const std::vector<std::string>& EventColumns() {
+  static const std::vector<std::string>* const kColumns = [] {
+    auto* v = new std::vector<std::string>{"request_id", "ts_ms",       "hour_ms",        "tenant",
+                                           "intent",     "http_status", "degraded_level", "tier",
+                                           "lang",       "route",       "model"};
+    for (const std::string& m : MeasureColumns()) v->push_back(m);
+    v->push_back("raw");
+    return v;
+  }();
+  return *kColumns;
+}
+
+std::string CreateSchemaSql(Dialect dialect) {
+  const char* big = dialect == Dialect::kSqlite ? "INTEGER" : "BIGINT";
+  std::string measures;
+  for (const std::string& m : MeasureColumns()) {
+    absl::StrAppend(&measures, ",\n  ", m, " ", big, " NOT NULL DEFAULT 0");
+  }
+  std::string events = absl::StrCat(
+      "CREATE TABLE IF NOT EXISTS cost_events (\n"
+      "  request_id TEXT PRIMARY KEY,\n"
+      "  ts_ms ",
+      big,
+      " NOT NULL,\n"
+      "  hour_ms ",
+      big,
+      " NOT NULL,\n"
+      "  tenant TEXT NOT NULL DEFAULT '',\n"
+      "  intent TEXT NOT NULL DEFAULT '',\n"
+      "  http_status INTEGER NOT NULL DEFAULT 0,\n"
+      "  degraded_level INTEGER NOT NULL DEFAULT 0,\n"
+      "  tier TEXT NOT NULL,\n"
+      "  lang TEXT NOT NULL,\n"
+      "  route TEXT NOT NULL,\n"
+      "  model TEXT NOT NULL DEFAULT ''",
+      measures, ",\n  raw TEXT NOT NULL\n);\n");
+  std::string index = "CREATE INDEX IF NOT EXISTS cost_events_ts ON cost_events (ts_ms);\n";
+  std::string rollup = absl::StrCat(
+      "CREATE TABLE IF NOT EXISTS cost_rollup_hourly (\n"
+      "  hour_ms ",
+      big,
+      " NOT NULL,\n"
+      "  tier TEXT NOT NULL,\n"
+      "  lang TEXT NOT NULL,\n"
+      "  route TEXT NOT NULL,\n"
+      "  model TEXT NOT NULL,\n"
+      "  requests ",
+      big, " NOT NULL DEFAULT 0", measures, ",\n  PRIMARY KEY (", kDims, ")\n);\n");
+  return absl::StrCat(events, index, rollup);
+}
+
+std::string RollupSelectSql(std::string_view source) {
+  std::string out = absl::StrCat("SELECT ", kDims, ", COUNT(*) AS requests");
+  for (const std::string& m : MeasureColumns()) absl::StrAppend(&out, ", SUM(", m, ") AS ", m);
+  absl::StrAppend(&out, " FROM ", std::string(source), " GROUP BY ", kDims);
+  return out;
+}
+
+std::string RollupUpsertSql(std::string_view select_sql) {
+  std::string out = absl::StrCat("INSERT INTO cost_rollup_hourly (", kDims, ", requests, ",
+                                 absl::StrJoin(MeasureColumns(), ", "), ") ",
+                                 std::string(select_sql), " ON CONFLICT (", kDims,
+                                 ") DO UPDATE SET requests = cost_rollup_hourly.requests + "
+                                 "excluded.requests");
+  for (const std::string& m : MeasureColumns()) {
+    absl::StrAppend(&out, ", ", m, " = cost_rollup_hourly.", m, " + excluded.", m);
+  }
+  return out;
+}
+
+std::string RollupQuerySql(Dialect dialect) {
+  const bool lite = dialect == Dialect::kSqlite;
+  return absl::StrCat("SELECT ", kDims, ", requests, ", absl::StrJoin(MeasureColumns(), ", "),
+                      " FROM cost_rollup_hourly WHERE hour_ms >= ", lite ? "?" : "$1",
+                      " AND hour_ms < ", lite ? "?" : "$2");
+}
+
+}  // namespace sql
+}  // namespace mangaassist::telemetry
