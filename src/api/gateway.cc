@@ -4,6 +4,7 @@
 #include "absl/time/clock.h"
 #include "api/chat_request.h"
 #include "core/status.h"
+#include "telemetry/recorder.h"
 #include "spdlog/spdlog.h"
 
 #ifndef MANGAASSIST_VERSION
@@ -55,6 +56,12 @@ void Gateway::AddRoutes() {
               });
   router_.Add(bhttp::verb::get, "/readyz",
               [this](http::Request&, http::RequestInfo&) -> boost::asio::awaitable<http::Response> {
+                if (ready_.load() && services_->recorder != nullptr &&
+                    services_->recorder->degraded()) {
+                  // Cost events are being refused: take this replica out of rotation.
+                  co_return http::JsonResponse(
+                      503, R"({"status":"degraded","reason":"telemetry spool refuses cost events"})");
+                }
                 if (ready_.load()) co_return http::JsonResponse(200, R"({"status":"ready"})");
                 co_return http::JsonResponse(503, R"({"status":"not_ready"})");
               });

@@ -2,9 +2,14 @@
 
 #include <signal.h>
 
+#include <stdlib.h>
+
 #include <cstdio>
+#include <filesystem>
+#include <system_error>
 #include <iostream>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/synchronization/mutex.h"
 #include "api/gateway.h"
 #include "core/clock.h"
@@ -28,6 +33,23 @@ int RunConfigCheck(const std::string& path) {
     std::cerr << "config check failed: " << cfg.status().message() << "\n";
     return 2;
   }
+  // Build everything the file describes, but keep a running server's telemetry state untouched:
+  // the spool and the database are opened in a throwaway directory.
+  std::string scratch;
+  if (cfg->telemetry.enabled) {
+    char tmpl[] = "/tmp/mangaassist-check-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) {
+      std::cerr << "config check failed: cannot create a scratch directory\n";
+      return 2;
+    }
+    scratch = tmpl;
+    cfg->telemetry.spool_dir = scratch + "/spool";
+    cfg->telemetry.sqlite_path = scratch + "/events.db";
+  }
+  absl::Cleanup remove_scratch = [&scratch] {
+    std::error_code ec;
+    if (!scratch.empty()) std::filesystem::remove_all(scratch, ec);
+  };
   core::Registry metrics;
   auto gateway = api::Gateway::Create(&*cfg, &metrics, &core::SystemClock());
   if (!gateway.ok()) {

@@ -430,6 +430,38 @@ void ReadConfig(const YAML::Node& root, LoadContext* ctx, Config* cfg) {
   // --- end normalize ----------------------------------------------------------------------
   r.String("pricing_file", &cfg->pricing_file);
   ReadLlm(root, r, ctx, cfg);
+  {
+    TelemetryConfig& t = cfg->telemetry;
+    MapReader m = r.Child("telemetry");
+    m.Bool("enabled", &t.enabled);
+    m.String("spool_dir", &t.spool_dir);
+    m.String("fsync", &t.fsync);
+    if (ctx->status.ok() && t.fsync != "batch" && t.fsync != "interval") {
+      ctx->Fail(root["telemetry"]["fsync"], "telemetry.fsync",
+                "'" + t.fsync + "' is not one of batch|interval");
+    }
+    m.Duration("fsync_interval", &t.fsync_interval, absl::Milliseconds(1), absl::Minutes(1));
+    m.Bytes("quota_bytes", &t.quota_bytes, 1ull << 20, 1ull << 40);
+    m.Bytes("segment_bytes", &t.segment_bytes, 64ull << 10, 1ull << 30);
+    m.String("sink", &t.sink);
+    if (ctx->status.ok() && t.sink != "sqlite" && t.sink != "redis") {
+      ctx->Fail(root["telemetry"]["sink"], "telemetry.sink",
+                "'" + t.sink + "' is not one of sqlite|redis");
+    }
+    m.String("sqlite_path", &t.sqlite_path);
+    m.Integer("retention_days", &t.retention_days, 0, 3650);
+    m.String("redis_host", &t.redis_host);
+    m.Integer("redis_port", &t.redis_port, 1, 65535);
+    m.String("redis_stream", &t.redis_stream);
+    m.String("id_hash_key", &t.id_hash_key);
+    if (ctx->status.ok() && t.id_hash_key.empty()) {
+      ctx->Fail(root["telemetry"]["id_hash_key"], "telemetry.id_hash_key", "must not be empty");
+    }
+    m.String("baseline_file", &t.baseline_file);
+    m.Bytes("ship_batch", &t.ship_batch, 1, 100000);
+    m.Duration("ship_interval", &t.ship_interval, absl::Milliseconds(1), absl::Minutes(1));
+    m.Finish();
+  }
   r.Finish();
 }
 

@@ -78,6 +78,29 @@ struct CompatConfig {
   int default_max_tokens = 1024;  // OpenAI requests may omit max_tokens; Anthropic's may not
 };
 
+// US-07 telemetry: the durable spool every request's cost event goes to, and the sink the
+// shipper writes it to. Paths are relative to data_dir. Off in DefaultConfig() (tests run many
+// gateways at once; one spool per directory); config/mangaassist.yaml turns it on.
+struct TelemetryConfig {
+  bool enabled = false;
+  std::string spool_dir = "../var/telemetry/spool";
+  std::string fsync = "batch";                        // batch | interval
+  absl::Duration fsync_interval = absl::Milliseconds(100);
+  size_t quota_bytes = 1ull << 30;
+  size_t segment_bytes = 8ull << 20;
+  std::string sink = "sqlite";                        // sqlite | redis
+  std::string sqlite_path = "../var/telemetry/events.db";
+  int retention_days = 30;
+  std::string redis_host = "127.0.0.1";
+  int redis_port = 6379;
+  std::string redis_stream = "ma:cost_events";
+  // Key of the HMAC that replaces user and session ids in events (set a secret in production).
+  std::string id_hash_key = "mangaassist-development-key-change-me";
+  std::string baseline_file = "../config/baseline.yaml";
+  size_t ship_batch = 512;
+  absl::Duration ship_interval = absl::Milliseconds(200);
+};
+
 struct Config {
   std::string source = "<embedded defaults>";  // file the config came from
   std::string data_dir;                        // default: the compiled-in data directory
@@ -94,6 +117,7 @@ struct Config {
   std::vector<ModelAliasConfig> models;
   CallConfig call;
   CompatConfig compat;
+  TelemetryConfig telemetry;
 
   const ProviderConfig* FindProvider(std::string_view name) const;
   const ModelAliasConfig* FindModel(std::string_view alias) const;

@@ -98,6 +98,7 @@ struct RequestContext {
   Money baseline;                 // counterfactual baseline cost of this message (US-07)
   // The LLM call's outcome (the `call` stage), also when it failed or the client left.
   int64_t estimated_input_tokens = 0;  // the calibrated pre-call estimate of the prompt
+  std::string provider;           // the `providers:` key of the alias called
   std::string model;              // the provider model that answered (after fallback)
   TokenUsage usage;               // provider-reported; estimated for a cut stream
   std::string finish_reason;      // stop | length | stop_sequence | error | cancelled

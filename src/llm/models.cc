@@ -80,8 +80,8 @@ absl::StatusOr<std::unique_ptr<Models>> Models::Create(const core::Config& confi
       const core::ProviderConfig* p = a != nullptr ? config.FindProvider(a->provider) : nullptr;
       if (p != nullptr && (p->type == "anthropic" || p->type == "bedrock")) max_temperature = 1.0f;
     }
-    m->entries_.push_back(ModelEntry{alias.name, callable, alias.model, RouteOf(alias, *pc),
-                                     /*is_alias=*/true, max_temperature});
+    m->entries_.push_back(ModelEntry{alias.name, callable, alias.provider, alias.model,
+                                     RouteOf(alias, *pc), /*is_alias=*/true, max_temperature});
   }
   // Concrete ids pass through on the first alias that uses them.
   const size_t aliases = m->entries_.size();

@@ -22,6 +22,7 @@ namespace mangaassist::llm {
 struct ModelEntry {
   std::string name;            // the alias, or the concrete id for a pass-through entry
   Provider* provider = nullptr;  // the alias's fallback chain
+  std::string provider_name;   // the `providers:` key of the alias's own provider
   std::string model;           // the provider model id of the first target
   core::Route route = core::Route::kHaiku;
   bool is_alias = true;

@@ -83,6 +83,7 @@ class CallStage final : public Stage {
           ", the highest that model '", core::ToAbsl(wanted), "' accepts (Claude models: 0 to 1)"));
     }
     llm::LlmRequest request = BuildRequest(ctx, *entry);
+    ctx.provider = entry->provider_name;
     ctx.estimated_input_tokens = estimator_->EstimatePrompt(request, ctx.lang);
     if (ctx.sink == nullptr) {
       absl::StatusOr<llm::LlmResponse> r = co_await entry->provider->Complete(request);

@@ -1,10 +1,18 @@
 #include "pipeline/services.h"
 
+#include <filesystem>
+#include <system_error>
+
 #include "absl/strings/str_cat.h"
 #include "core/pricing.h"
 #include "llm/extractive/extractive_responder.h"
 #include "llm/models.h"
 #include "llm/token_estimator.h"
+#include "telemetry/baseline.h"
+#include "telemetry/event_builder.h"
+#include "telemetry/recorder.h"
+#include "telemetry/redis_stream_sink.h"
+#include "telemetry/sqlite_sink.h"
 #include "rag/catalog.h"
 #include "spdlog/spdlog.h"
 
@@ -12,10 +20,55 @@ namespace mangaassist::pipeline {
 
 Services::Services() = default;
 Services::~Services() {
+  if (recorder != nullptr) recorder->Stop();  // drains every recorded event into the sink
+  recorder.reset();
   models.reset();  // providers refer to the responder and prices
 }
 Services::Services(Services&&) noexcept = default;
 Services& Services::operator=(Services&&) noexcept = default;
+
+absl::Status Services::StartTelemetry(Services* s) {
+  const core::TelemetryConfig& t = s->config->telemetry;
+  auto baseline = telemetry::LoadBaseline(s->config->DataPath(t.baseline_file), *s->prices);
+  if (!baseline.ok()) return baseline.status();
+  s->baseline = std::make_unique<telemetry::Baseline>(*std::move(baseline));
+  s->id_hasher = telemetry::IdHasher::Create(t.id_hash_key);
+  telemetry::RecorderOptions options;
+  options.spool.dir = s->config->DataPath(t.spool_dir);
+  options.spool.segment_bytes = t.segment_bytes;
+  options.spool.quota_bytes = t.quota_bytes;
+  options.spool.fsync_policy =
+      t.fsync == "interval" ? telemetry::FsyncPolicy::kInterval : telemetry::FsyncPolicy::kEveryBatch;
+  options.spool.fsync_interval = t.fsync_interval;
+  options.spool.clock = s->clock;
+  options.metrics = s->metrics;
+  options.ship_batch = t.ship_batch;
+  options.ship_interval = t.ship_interval;
+  if (t.sink == "redis") {
+    telemetry::RedisStreamSinkOptions r;
+    r.host = t.redis_host;
+    r.port = t.redis_port;
+    r.stream = t.redis_stream;
+    options.writer = telemetry::NewRedisStreamSink(r);
+  } else {
+    telemetry::SqliteSinkOptions q;
+    q.path = s->config->DataPath(t.sqlite_path);
+    q.retention_days = t.retention_days;
+    q.clock = s->clock;
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(q.path).parent_path(), ec);
+    auto sink = telemetry::NewSqliteSink(q);
+    if (!sink.ok()) return sink.status();
+    options.writer = *std::move(sink);
+  }
+  auto recorder = telemetry::Recorder::Start(std::move(options));
+  if (!recorder.ok()) {
+    return absl::Status(recorder.status().code(),
+                        absl::StrCat("telemetry: ", recorder.status().message()));
+  }
+  s->recorder = *std::move(recorder);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* config,
                                                            core::Registry* metrics,
@@ -51,6 +104,10 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* c
   if (!models.ok()) return models.status();
   s->models = *std::move(models);
   s->token_estimator = std::make_unique<llm::TokenEstimator>();
+  if (config->telemetry.enabled) {
+    absl::Status t = StartTelemetry(s.get());
+    if (!t.ok()) return t;
+  }
   return s;
 }
 

@@ -18,6 +18,11 @@ class Models;
 class TokenEstimator;
 }  // namespace mangaassist::llm
 namespace mangaassist::core { class PriceTable; }
+namespace mangaassist::telemetry {
+class Baseline;
+class IdHasher;
+class Recorder;
+}  // namespace mangaassist::telemetry
 
 namespace mangaassist::pipeline {
 
@@ -30,6 +35,11 @@ struct Services {
   std::unique_ptr<core::PriceTable> prices;  // config.pricing_file
   std::unique_ptr<llm::Models> models;       // providers and aliases (after responder, prices)
   std::unique_ptr<llm::TokenEstimator> token_estimator;  // pre-call prompt estimates
+  // US-07, when telemetry.enabled: the baseline, the id hasher and the recorder (spool +
+  // shipper). The recorder is stopped first on destruction: it drains into its sink.
+  std::unique_ptr<telemetry::Baseline> baseline;
+  std::unique_ptr<telemetry::IdHasher> id_hasher;
+  std::unique_ptr<telemetry::Recorder> recorder;
 
   Services();
   ~Services();
@@ -41,6 +51,9 @@ struct Services {
   static absl::StatusOr<std::unique_ptr<Services>> Create(const core::Config* config,
                                                           core::Registry* metrics,
                                                           const core::Clock* clock);
+
+ private:
+  static absl::Status StartTelemetry(Services* s);
 };
 
 }  // namespace mangaassist::pipeline

@@ -15,6 +15,7 @@ const std::vector<std::pair<std::string, StageFactory>>& Registry() {
       {"normalize", MakeNormalizeStage},
       {"respond", MakeRespondStage},
       {"call", MakeCallStage},
+      {"record", MakeRecordStage},
   };
   return *registry;
 }

@@ -22,5 +22,6 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeAdmitStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeNormalizeStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeRespondStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeCallStage(Services* services);
+absl::StatusOr<std::unique_ptr<Stage>> MakeRecordStage(Services* services);
 
 }  // namespace mangaassist::pipeline

@@ -1,6 +1,7 @@
 #include "telemetry/spool.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -165,6 +166,7 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options) {
     return absl::InvalidArgumentError("spool: fsync_interval must be positive");
   }
   std::unique_ptr<Spool> spool(new Spool(std::move(options)));
+  if (absl::Status s = spool->LockDir(); !s.ok()) return s;
   if (absl::Status s = spool->Recover(); !s.ok()) return s;
   absl::MutexLock lock(&spool->stop_mu_);
   spool->writer_ = std::thread([raw = spool.get()] { raw->WriterLoop(); });
@@ -173,6 +175,31 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options) {
 
 std::string Spool::PathOf(uint64_t index, bool sealed) const {
   return options_.dir + "/" + SegmentFileName(index, sealed);
+}
+
+// One spool per directory: two writers would interleave segments and both recover "torn"
+// tails. An flock on dir/LOCK (released by the kernel if the process dies) refuses the second.
+absl::Status Spool::LockDir() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("spool: create ", options_.dir, ": ", ec.message()));
+  const std::string path = options_.dir + "/LOCK";
+  lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) {
+    return absl::InternalError(absl::StrCat("spool: open ", path, ": ", std::strerror(errno)));
+  }
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    if (err == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "spool: directory ", options_.dir, " is in use by another process (one spool per "
+          "directory; give each replica its own telemetry.spool_dir)"));
+    }
+    return absl::InternalError(absl::StrCat("spool: lock ", path, ": ", std::strerror(err)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Spool::Recover() {
@@ -451,6 +478,11 @@ void Spool::Stop() {
     stopping_ = true;
   }
   if (writer_.joinable()) writer_.join();
+  // Nothing is written after Stop(): another spool may take the directory.
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+  }
 }
 
 void Spool::FailWriter(const absl::Status& status) {

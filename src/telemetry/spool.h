@@ -138,6 +138,7 @@ class Spool {
   void Stop();
 
  private:
+  absl::Status LockDir();
   struct Metrics;
   struct Pending {
     std::string payload;
@@ -190,6 +191,7 @@ class Spool {
 
   // Owned by the writer thread (and by Recover before it starts).
   int active_fd_ = -1;
+  int lock_fd_ = -1;  // flock on dir/LOCK while open
   uint64_t active_index_ = 0;
   uint64_t active_written_ = 0;  // bytes written to the active segment (synced or not)
   uint64_t written_seq_ = 0;     // highest seq written to the file

@@ -185,6 +185,16 @@ TEST_F(SpoolTest, RoundTripAcknowledgesAndReadsInOrder) {
   EXPECT_FALSE(spool->degraded());
 }
 
+TEST_F(SpoolTest, ASecondSpoolOnTheSameDirectoryIsRefused) {
+  absl::StatusOr<std::unique_ptr<Spool>> first = Spool::Open(Options());
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<std::unique_ptr<Spool>> second = Spool::Open(Options());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
+  EXPECT_NE(second.status().message().find("in use"), std::string_view::npos);
+  first->reset();
+  EXPECT_TRUE(Spool::Open(Options()).ok()) << "the lock goes with the spool";
+}
+
 TEST_F(SpoolTest, StopDrainsTheQueue) {
   auto spool = Open(Options());
   for (int i = 1; i <= 1000; ++i) ASSERT_TRUE(spool->Append(Record(i), RecordClass::kCost).ok());

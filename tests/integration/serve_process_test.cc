@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <utility>
 #include <string>
 
 #include "gtest/gtest.h"
+#include "telemetry/sqlite_sink.h"
 #include "tests/support/http_test_client.h"
 
 namespace mangaassist {
@@ -53,6 +55,10 @@ std::string ReadAll(int fd) {
 }
 
 TEST(ServeProcessTest, ServesOnAFreePortAndDrainsOnSigterm) {
+  // The shipped config records cost events under $MANGAASSIST_VAR: keep them out of the tree.
+  const std::string var = ::testing::TempDir() + "/ma-serve-var-" + std::to_string(::getpid());
+  std::filesystem::remove_all(var);
+  ::setenv("MANGAASSIST_VAR", var.c_str(), 1);
   int fd;
   pid_t pid = Spawn({kBinary, "serve", "--config",
                      std::string(MANGAASSIST_SOURCE_DIR) + "/config/mangaassist.yaml", "--listen",
@@ -76,6 +82,15 @@ TEST(ServeProcessTest, ServesOnAFreePortAndDrainsOnSigterm) {
   close(fd);
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+  // The drain on SIGTERM shipped the request's cost event into the embedded sink.
+  telemetry::SqliteSinkOptions o;
+  o.path = var + "/telemetry/events.db";
+  auto sink = telemetry::NewSqliteSink(o);
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  auto count = (*sink)->CountEvents();
+  ASSERT_TRUE(count.ok()) << count.status();
+  EXPECT_EQ(*count, 1);
+  std::filesystem::remove_all(var);
 }
 
 TEST(ServeProcessTest, BadConfigStopsStartupNamingFileLineAndKey) {

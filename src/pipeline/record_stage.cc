@@ -1,0 +1,58 @@
+// The `record` stage (SPEC §2, stage 12, US-07): emits the request's cost event — cost lines,
+// the counterfactual baseline and per-story savings — into the durable spool. It runs after
+// failures too (RunPolicy::kAlways), so a call that failed or a client that left mid-stream is
+// still accounted. A refused event (spool quota, disk) does not fail the request: the answer
+// stands and the money is already spent; the recorder counts it, logs it and turns /readyz
+// degraded.
+
+#include "core/strings.h"
+#include "llm/token_estimator.h"
+#include "pipeline/stage_registry.h"
+#include "telemetry/event_builder.h"
+#include "telemetry/recorder.h"
+
+namespace mangaassist::pipeline {
+namespace {
+
+class RecordStage final : public Stage {
+ public:
+  RecordStage(telemetry::Recorder* recorder, const telemetry::IdHasher* hasher,
+              const telemetry::Baseline* baseline, const llm::TokenEstimator* estimator)
+      : recorder_(recorder), hasher_(hasher), baseline_(baseline), estimator_(estimator) {}
+  std::string_view name() const override { return "record"; }
+  RunPolicy policy() const override { return RunPolicy::kAlways; }
+
+  boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
+    telemetry::EventBuilderOptions options;
+    options.hasher = hasher_;
+    options.baseline = baseline_;
+    options.provider = ctx.provider;
+    const llm::TokenEstimator* estimator = estimator_;
+    options.count_tokens = [estimator](std::string_view text, core::Lang lang) {
+      return estimator->Estimate(text, lang);
+    };
+    telemetry::CostEvent event = telemetry::BuildCostEvent(ctx, options);
+    (void)recorder_->Record(event);  // a refusal is counted and alarmed by the recorder
+    co_return absl::OkStatus();
+  }
+
+ private:
+  telemetry::Recorder* const recorder_;
+  const telemetry::IdHasher* const hasher_;
+  const telemetry::Baseline* const baseline_;
+  const llm::TokenEstimator* const estimator_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Stage>> MakeRecordStage(Services* services) {
+  if (services->recorder == nullptr) {
+    return absl::FailedPreconditionError(
+        "telemetry is off (telemetry.enabled: false); enable it or drop the stage");
+  }
+  return std::make_unique<RecordStage>(services->recorder.get(), services->id_hasher.get(),
+                                       services->baseline.get(),
+                                       services->token_estimator.get());
+}
+
+}  // namespace mangaassist::pipeline
