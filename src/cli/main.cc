@@ -4,6 +4,7 @@
 #include "CLI/CLI.hpp"
 #include "cli/redact_command.h"
 #include "cli/serve_command.h"
+#include "cli/ship_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"MangaAssist: LLM cost-control gateway for a bilingual manga-store chatbot"};
@@ -27,7 +28,24 @@ int main(int argc, char** argv) {
   redact_cmd->add_flag("--jsonl", redact_jsonl,
                        "Read JSONL {text} and write {text, spans:[{type,value,start,end}]}");
 
+  mangaassist::cli::ShipOptions ship;
+  auto* ship_cmd = app.add_subcommand(
+      "ship", "Drain the cost-event Redis Stream into PostgreSQL (telemetry.sink: redis)");
+  ship_cmd->add_option("--postgres", ship.postgres, "libpq conninfo, e.g. 'host=db dbname=ma'")
+      ->required();
+  ship_cmd->add_option("--redis", ship.redis, "Redis HOST:PORT")->capture_default_str();
+  ship_cmd->add_option("--stream", ship.stream, "Stream key")->capture_default_str();
+  ship_cmd->add_option("--group", ship.group, "Consumer group")->capture_default_str();
+  ship_cmd->add_option("--consumer", ship.consumer, "Consumer name (default: host name)");
+  ship_cmd->add_option("--batch", ship.batch, "Entries per PostgreSQL transaction")
+      ->capture_default_str();
+  ship_cmd->add_option("--retention-days", ship.retention_days,
+                       "Raw events kept in PostgreSQL (0 = forever)")
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (ship_cmd->parsed()) return mangaassist::cli::RunShip(ship);
 
   if (serve_cmd->parsed()) return mangaassist::cli::RunServe(serve);
   if (check_cmd->parsed()) return mangaassist::cli::RunConfigCheck(check_path);
