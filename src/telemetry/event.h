@@ -15,7 +15,8 @@
 
 namespace mangaassist::telemetry {
 
-inline constexpr int kCostEventSchemaVersion = 1;
+// 2: adds baseline_cost (the baseline by component). Version 1 events decode with it zero.
+inline constexpr int kCostEventSchemaVersion = 2;
 
 // The stories of the seed; savings are attributed to exactly one of them (baseline.h).
 enum class Story { kUs01 = 0, kUs02, kUs03, kUs04, kUs05, kUs06, kUs07, kUs08, kCount };
@@ -46,6 +47,7 @@ struct CostEvent {
 
   std::array<core::Money, kCostComponentCount> cost{};   // by core::CostComponent
   core::Money baseline;          // what the baseline pipeline would have paid for this message
+  std::array<core::Money, kCostComponentCount> baseline_cost{};  // the baseline by component
   std::array<core::Money, kStoryCount> savings{};        // by Story; sums to baseline - total
 
   core::Money Total() const {

@@ -121,6 +121,9 @@ CostEvent BuildCostEvent(const core::RequestContext& ctx, const EventBuilderOpti
     in.lang = ctx.lang;
     BaselineCost b = o.baseline->CostOf(in);
     e.baseline = b.total;
+    for (size_t i = 0; i < kCostComponentCount; ++i) {
+      e.baseline_cost[i] = b.lines.Get(static_cast<core::CostComponent>(i));
+    }
     SavingsInput s;
     s.actual_at_baseline_model = o.baseline->AtBaselineModel(ctx.usage);
     s.degraded_level = ctx.degraded_level;

@@ -127,6 +127,13 @@ TEST_F(EventBuilderTest, ComputesBaselineAndSavingsThatSumToTheDifference) {
   // The message is 9 rough tokens, order_status, no history.
   BaselineCost want = baseline_->CostOf({9, 0, "order_status", core::Lang::kEn});
   EXPECT_EQ(e.baseline, want.total);
+  Money by_component;
+  for (size_t i = 0; i < kCostComponentCount; ++i) {
+    EXPECT_EQ(e.baseline_cost[i], want.lines.Get(static_cast<core::CostComponent>(i)));
+    by_component += e.baseline_cost[i];
+  }
+  EXPECT_EQ(by_component, e.baseline);
+  EXPECT_GT(e.baseline_cost[static_cast<size_t>(core::CostComponent::kLlmInput)].nanos(), 0);
   Money sum;
   for (Money m : e.savings) sum += m;
   EXPECT_EQ(sum, e.baseline - e.Total());

@@ -147,6 +147,15 @@ std::string EncodeCostEventJson(const CostEvent& e) {
   AppendInt(out, e.Total().nanos());
   AppendKey(out, "baseline_nanos");
   AppendInt(out, e.baseline.nanos());
+  out.append(",\"baseline_cost_nanos\":{");
+  for (size_t i = 0; i < kCostComponentCount; ++i) {
+    if (i > 0) out.push_back(',');
+    out.push_back('"');
+    out.append(core::CostComponentName(static_cast<core::CostComponent>(i)));
+    out.append("\":", 2);
+    AppendInt(out, e.baseline_cost[i].nanos());
+  }
+  out.push_back('}');
   out.append(",\"savings_nanos\":{");
   for (size_t i = 0; i < kStoryCount; ++i) {
     if (i > 0) out.push_back(',');
@@ -214,6 +223,7 @@ bool ParseRoute(std::string_view name, core::Route* out) {
 
 absl::Status DecodeFields(simdjson::dom::object obj, CostEvent* e) {
   bool has_total = false;
+  bool has_baseline_cost = false;  // schema 2; absent in version 1 events
   int64_t total = 0;
   for (auto field : obj) {
     std::string_view key = field.key;
@@ -302,7 +312,7 @@ absl::Status DecodeFields(simdjson::dom::object obj, CostEvent* e) {
       }
     } else if (key == "latency_us") {
       s = GetInt(v, key, &e->latency_us);
-    } else if (key == "cost_nanos") {
+    } else if (key == "cost_nanos" || key == "baseline_cost_nanos") {
       simdjson::dom::object c;
       if (v.get_object().get(c) != simdjson::SUCCESS) return WrongType(key, "an object");
       for (auto cf : c) {
@@ -314,8 +324,10 @@ absl::Status DecodeFields(simdjson::dom::object obj, CostEvent* e) {
         }
         // An unknown component would make the total disagree: refuse rather than drop money.
         if (i == kCostComponentCount) return BadName(key, k);
-        if (auto st = GetMoney(cf.value, k, &e->cost[i]); !st.ok()) return st;
+        auto& lines = key == "cost_nanos" ? e->cost : e->baseline_cost;
+        if (auto st = GetMoney(cf.value, k, &lines[i]); !st.ok()) return st;
       }
+      if (key == "baseline_cost_nanos") has_baseline_cost = true;
     } else if (key == "total_nanos") {
       has_total = true;
       s = GetInt(v, key, &total);
@@ -334,6 +346,21 @@ absl::Status DecodeFields(simdjson::dom::object obj, CostEvent* e) {
     }
     // Any other key: ignored (added by a later minor revision or by a consumer).
     if (!s.ok()) return s;
+  }
+  if (has_baseline_cost) {
+    // All zero: no breakdown known (a producer without a baseline model); otherwise it must add
+    // up, like total_nanos.
+    core::Money sum;
+    bool any = false;
+    for (core::Money m : e->baseline_cost) {
+      sum += m;
+      any = any || m.nanos() != 0;
+    }
+    if (any && sum != e->baseline) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cost event baseline_nanos ", e->baseline.nanos(),
+          " is not the sum of baseline_cost_nanos (", sum.nanos(), ")"));
+    }
   }
   if (has_total && total != e->Total().nanos()) {
     return absl::InvalidArgumentError(absl::StrCat("cost event total_nanos ", total,

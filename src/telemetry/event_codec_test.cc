@@ -38,6 +38,10 @@ CostEvent FullEvent() {
     e.cost[i] = core::Money::FromNanos(static_cast<int64_t>(1000 * i + 7));
   }
   e.baseline = core::Money::FromNanos(14'245'119);
+  e.baseline_cost[static_cast<size_t>(core::CostComponent::kLlmInput)] =
+      core::Money::FromNanos(14'000'000);
+  e.baseline_cost[static_cast<size_t>(core::CostComponent::kCompute)] =
+      core::Money::FromNanos(245'119);
   for (size_t i = 0; i < e.savings.size(); ++i) {
     e.savings[i] = core::Money::FromNanos(static_cast<int64_t>(i) * 1'000'003 - 2'000'000);
   }
@@ -70,6 +74,7 @@ void ExpectSame(const CostEvent& a, const CostEvent& b) {
   EXPECT_EQ(a.latency_us, b.latency_us);
   EXPECT_EQ(a.cost, b.cost);
   EXPECT_EQ(a.baseline, b.baseline);
+  EXPECT_EQ(a.baseline_cost, b.baseline_cost);
   EXPECT_EQ(a.savings, b.savings);
 }
 
@@ -91,7 +96,7 @@ TEST(EventCodecTest, RoundTripsDefaultEvent) {
 }
 
 TEST(EventCodecTest, SchemaVersionComesFirst) {
-  EXPECT_THAT(EncodeCostEventJson(FullEvent()), StartsWith("{\"schema_version\":1,"));
+  EXPECT_THAT(EncodeCostEventJson(FullEvent()), StartsWith("{\"schema_version\":2,"));
 }
 
 TEST(EventCodecTest, MoneyIsIntegerNanosKeyedByName) {
@@ -119,10 +124,10 @@ TEST(EventCodecTest, EscapesStringsAndReplacesInvalidUtf8) {
 }
 
 TEST(EventCodecTest, RefusesNewerSchemaVersion) {
-  auto r = DecodeCostEventJson("{\"schema_version\":2,\"request_id\":\"r\"}");
+  auto r = DecodeCostEventJson("{\"schema_version\":3,\"request_id\":\"r\"}");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(r.status().message(), "schema_version 2 is newer than this build (1)");
+  EXPECT_EQ(r.status().message(), "schema_version 3 is newer than this build (2)");
 }
 
 TEST(EventCodecTest, RefusesMissingOrBadSchemaVersion) {
@@ -160,6 +165,22 @@ TEST(EventCodecTest, RefusesMalformedInput) {
     ASSERT_FALSE(r.ok()) << json;
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << json;
   }
+}
+
+TEST(EventCodecTest, BaselineByComponentRoundTripsAndMustAddUp) {
+  std::string json = EncodeCostEventJson(FullEvent());
+  EXPECT_THAT(json, HasSubstr("\"baseline_cost_nanos\":{\"llm_input\":14000000,"));
+  auto back = DecodeCostEventJson(json);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->baseline_cost, FullEvent().baseline_cost);
+  // A version 1 event has no breakdown: it decodes with zeros.
+  auto v1 = DecodeCostEventJson("{\"schema_version\":1,\"request_id\":\"r\",\"baseline_nanos\":5}");
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  EXPECT_EQ(v1->baseline.nanos(), 5);
+  EXPECT_EQ(v1->baseline_cost[0].nanos(), 0);
+  auto bad = DecodeCostEventJson(
+      "{\"schema_version\":2,\"baseline_nanos\":5,\"baseline_cost_nanos\":{\"llm_input\":4}}");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
 }
 
 }  // namespace

@@ -42,6 +42,7 @@ struct HourlyRollup {
   core::TokenUsage tokens;
   std::array<core::Money, kCostComponentCount> cost{};  // by core::CostComponent
   core::Money baseline;
+  std::array<core::Money, kCostComponentCount> baseline_cost{};  // the baseline by component
   std::array<core::Money, kStoryCount> savings{};  // by Story
 
   core::Money Total() const {

@@ -37,6 +37,14 @@ inline std::vector<CostEvent> RandomEvents(std::mt19937_64& rng, int n, int64_t 
     for (core::Money& c : e.cost)
       c = core::Money::FromNanos(static_cast<int64_t>(rng() % 50'000'000));
     e.baseline = e.Total() + core::Money::FromNanos(static_cast<int64_t>(rng() % 90'000'000));
+    {  // the baseline by component, summing to the total (schema 2)
+      core::Money rest = e.baseline;
+      for (size_t c = 0; c + 1 < kCostComponentCount; ++c) {
+        e.baseline_cost[c] = core::Money::FromNanos(rest.nanos() / 10);
+        rest -= e.baseline_cost[c];
+      }
+      e.baseline_cost[kCostComponentCount - 1] = rest;
+    }
     core::Money left = e.baseline - e.Total();
     for (size_t s = 0; s + 1 < kStoryCount; ++s) {
       core::Money part = core::Money::FromNanos(left.nanos() / 8);

@@ -216,13 +216,7 @@ class SqliteSink final : public EventSink {
       BindText(up, i++, core::RouteName(r.route));
       BindText(up, i++, r.model);
       sqlite3_bind_int64(up, i++, r.requests);
-      sqlite3_bind_int64(up, i++, r.tokens.input_tokens);
-      sqlite3_bind_int64(up, i++, r.tokens.output_tokens);
-      sqlite3_bind_int64(up, i++, r.tokens.cache_read_tokens);
-      sqlite3_bind_int64(up, i++, r.tokens.cache_write_tokens);
-      for (core::Money m : r.cost) sqlite3_bind_int64(up, i++, m.nanos());
-      sqlite3_bind_int64(up, i++, r.baseline.nanos());
-      for (core::Money m : r.savings) sqlite3_bind_int64(up, i++, m.nanos());
+      for (int64_t v : sql::MeasuresOfRollup(r)) sqlite3_bind_int64(up, i++, v);
       if (absl::Status s = Step(upsert_rollup_.get()); !s.ok()) return s;
     }
     return absl::OkStatus();

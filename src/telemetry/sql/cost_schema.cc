@@ -21,7 +21,7 @@ bool HourlyRollup::operator==(const HourlyRollup& o) const {
          tokens.output_tokens == o.tokens.output_tokens &&
          tokens.cache_read_tokens == o.tokens.cache_read_tokens &&
          tokens.cache_write_tokens == o.tokens.cache_write_tokens && cost == o.cost &&
-         baseline == o.baseline && savings == o.savings;
+         baseline == o.baseline && baseline_cost == o.baseline_cost && savings == o.savings;
 }
 
 HourlyRollup RollupCellOf(const CostEvent& event) {
@@ -59,6 +59,11 @@ const std::vector<std::string>& MeasureColumns() {
           "_nusd"));
     }
     v->push_back("baseline_nusd");
+    for (size_t i = 0; i < kCostComponentCount; ++i) {
+      v->push_back(absl::StrCat(
+          "baseline_", std::string(core::CostComponentName(static_cast<core::CostComponent>(i))),
+          "_nusd"));
+    }
     for (size_t i = 0; i < kStoryCount; ++i) v->push_back(StoryColumn(i));
     return v;
   }();
@@ -74,7 +79,22 @@ std::array<int64_t, kMeasureCount> MeasuresOf(const CostEvent& e) {
   m[k++] = e.usage.cache_write_tokens;
   for (core::Money c : e.cost) m[k++] = c.nanos();
   m[k++] = e.baseline.nanos();
+  for (core::Money c : e.baseline_cost) m[k++] = c.nanos();
   for (core::Money s : e.savings) m[k++] = s.nanos();
+  return m;
+}
+
+std::array<int64_t, kMeasureCount> MeasuresOfRollup(const HourlyRollup& r) {
+  std::array<int64_t, kMeasureCount> m{};
+  size_t k = 0;
+  m[k++] = r.tokens.input_tokens;
+  m[k++] = r.tokens.output_tokens;
+  m[k++] = r.tokens.cache_read_tokens;
+  m[k++] = r.tokens.cache_write_tokens;
+  for (core::Money c : r.cost) m[k++] = c.nanos();
+  m[k++] = r.baseline.nanos();
+  for (core::Money c : r.baseline_cost) m[k++] = c.nanos();
+  for (core::Money s : r.savings) m[k++] = s.nanos();
   return m;
 }
 
@@ -86,6 +106,7 @@ void AddMeasures(const std::array<int64_t, kMeasureCount>& m, HourlyRollup* r) {
   r->tokens.cache_write_tokens += m[k++];
   for (core::Money& c : r->cost) c += core::Money::FromNanos(m[k++]);
   r->baseline += core::Money::FromNanos(m[k++]);
+  for (core::Money& c : r->baseline_cost) c += core::Money::FromNanos(m[k++]);
   for (core::Money& s : r->savings) s += core::Money::FromNanos(m[k++]);
 }
 

@@ -31,13 +31,16 @@ namespace mangaassist::telemetry::sql {
 enum class Dialect { kSqlite, kPostgres };
 
 inline constexpr size_t kTokenMeasureCount = 4;
-inline constexpr size_t kMeasureCount = kTokenMeasureCount + kCostComponentCount + 1 + kStoryCount;
+inline constexpr size_t kMeasureCount =
+    kTokenMeasureCount + kCostComponentCount + 1 + kCostComponentCount + kStoryCount;
 
 // Measure columns in order (tokens, costs, baseline, savings).
 const std::vector<std::string>& MeasureColumns();
 // The event's measure values in MeasureColumns() order.
 std::array<int64_t, kMeasureCount> MeasuresOf(const CostEvent& event);
 // Adds measure values (MeasureColumns() order) into a rollup.
+// The measures of a rollup cell, in MeasureColumns() order.
+std::array<int64_t, kMeasureCount> MeasuresOfRollup(const HourlyRollup& rollup);
 void AddMeasures(const std::array<int64_t, kMeasureCount>& values, HourlyRollup* rollup);
 
 // Sets the dimensions of `rollup` from their stored names (TierName, LangName, RouteName);
