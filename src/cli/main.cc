@@ -3,6 +3,7 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/redact_command.h"
+#include "cli/report_command.h"
 #include "cli/serve_command.h"
 #include "cli/ship_command.h"
 
@@ -43,9 +44,23 @@ int main(int argc, char** argv) {
                        "Raw events kept in PostgreSQL (0 = forever)")
       ->capture_default_str();
 
+  mangaassist::cli::ReportOptions report;
+  auto* report_cmd = app.add_subcommand(
+      "report", "Unified KPI Rollup per story and language from the stored cost events (US-07)");
+  report_cmd->add_option("--config", report.config_path,
+                         "YAML config file (default: embedded defaults)");
+  report_cmd->add_option("--from", report.from,
+                         "Window start, RFC 3339 or unix ms (default: --to minus 24 h)");
+  report_cmd->add_option("--to", report.to, "Window end, RFC 3339 or unix ms (default: now)");
+  report_cmd->add_flag("--json", report.json, "Print JSON instead of the text table");
+  report_cmd->add_option("--html", report.html_path, "Also write a self-contained HTML page");
+  report_cmd->add_option("--postgres", report.postgres,
+                         "Read PostgreSQL (libpq conninfo) instead of the config's SQLite file");
+
   CLI11_PARSE(app, argc, argv);
 
   if (ship_cmd->parsed()) return mangaassist::cli::RunShip(ship);
+  if (report_cmd->parsed()) return mangaassist::cli::RunReport(report, std::cout, std::cerr);
 
   if (serve_cmd->parsed()) return mangaassist::cli::RunServe(serve);
   if (check_cmd->parsed()) return mangaassist::cli::RunConfigCheck(check_path);
