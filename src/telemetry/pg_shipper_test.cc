@@ -94,8 +94,37 @@ class PgShipperTest : public ::testing::Test {
   std::unique_ptr<EventWriter> producer_;
   std::unique_ptr<EventSink> reader_;
   std::mt19937_64 rng_{7};
+  std::mt19937_64 rng_copy_[8] = {std::mt19937_64{1}, std::mt19937_64{2}, std::mt19937_64{3},
+                                 std::mt19937_64{4}, std::mt19937_64{5}, std::mt19937_64{6},
+                                 std::mt19937_64{7}, std::mt19937_64{8}};  // one per racing thread
   const int64_t t0_ = 1'793'000'000'000;
 };
+
+TEST_F(PgShipperTest, ReplicasCreatingTheSchemaAtOnceAllSucceed) {
+  // Replicas and shippers start together; CREATE TABLE IF NOT EXISTS alone can collide in the
+  // catalog. A fresh database each round, eight stores racing to create the schema.
+  for (int round = 0; round < 3; ++round) {
+    auto conninfo = pg_->CreateDatabase("race" + std::to_string(round));
+    ASSERT_TRUE(conninfo.ok()) << conninfo.status();
+    std::vector<std::thread> threads;
+    std::vector<absl::Status> results(8);
+    for (size_t i = 0; i < results.size(); ++i) {
+      threads.emplace_back([&results, i, c = *conninfo, this] {
+        PostgresSinkOptions o;
+        o.conninfo = c;
+        auto sink = NewPostgresSink(o);
+        if (!sink.ok()) {
+          results[i] = sink.status();
+          return;
+        }
+        results[i] = (*sink)->Write(RandomEvents(rng_copy_[i], 3, t0_, 1,
+                                                 "race-" + std::to_string(i) + "-"));
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    for (const absl::Status& r : results) EXPECT_TRUE(r.ok()) << r;
+  }
+}
 
 TEST_F(PgShipperTest, EventsXaddedAreInPostgresExactlyOnce) {
   auto events = RandomEvents(rng_, 500, t0_, 30, "ship-");

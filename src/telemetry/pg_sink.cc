@@ -21,6 +21,9 @@ namespace mangaassist::telemetry {
 namespace {
 
 // The per-session staging table COPY writes into; emptied by every COMMIT or ROLLBACK.
+// Any fixed 64-bit number: the advisory lock that serializes schema creation.
+constexpr int64_t kSchemaLockKey = 0x4d41434f5354;  // "MACOST"
+
 constexpr const char* kCreateStaging =
     "CREATE TEMP TABLE IF NOT EXISTS cost_events_stage (LIKE cost_events INCLUDING DEFAULTS) "
     "ON COMMIT DELETE ROWS";
@@ -105,13 +108,21 @@ absl::Status PgEventStore::EnsureConnected() {
   // IF NOT EXISTS notices ("relation already exists, skipping") are expected, not news.
   PQsetNoticeProcessor(
       conn_, [](void*, const char*) {}, nullptr);
-  // Schema and the session's staging table (gone with every new session).
-  for (const std::string& sql_text :
-       {absl::StrCat("SET statement_timeout = ", statement_timeout_ms_),
-        sql::CreateSchemaSql(sql::Dialect::kPostgres), std::string(kCreateStaging)}) {
-    if (absl::Status s = Exec(sql_text); !s.ok()) return s;
+  if (absl::Status s = Exec(absl::StrCat("SET statement_timeout = ", statement_timeout_ms_));
+      !s.ok()) {
+    return s;
   }
-  return absl::OkStatus();
+  // The schema, under a transaction-scoped advisory lock: replicas and shippers start together,
+  // and concurrent CREATE TABLE IF NOT EXISTS can still collide in PostgreSQL's catalog.
+  if (absl::Status s = Exec(absl::StrCat("BEGIN; SELECT pg_advisory_xact_lock(", kSchemaLockKey,
+                                         "); ", sql::CreateSchemaSql(sql::Dialect::kPostgres),
+                                         "; COMMIT"));
+      !s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  // The session's staging table (gone with every new session).
+  return Exec(kCreateStaging);
 }
 
 absl::Status PgEventStore::Error(const std::string& what) {
