@@ -11,7 +11,7 @@ bin="$build/src/cli/mangaassist"
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 log=$(mktemp)
-"$bin" serve --config "$root/config/mangaassist.yaml" --listen 127.0.0.1:0 --threads "$threads" >"$log" 2>&1 &
+"$bin" serve --config "${CONFIG:-$root/config/mangaassist.yaml}" --listen 127.0.0.1:0 --threads "$threads" >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 100); do grep -q 'listening on' "$log" && break; sleep 0.05; done
