@@ -1,5 +1,5 @@
-// JSON helpers shared by the OpenAI- and Anthropic-compatible translators (not API: only
-// openai_compat.cc and anthropic_compat.cc include this). Parsing uses one simdjson parser per
+// JSON helpers shared by the request parsers and response writers of src/api (native chat,
+// OpenAI- and Anthropic-compatible; not API outside src/api). Parsing uses one simdjson parser per
 // thread, so a parsed document is valid only until the next ParseJsonObject on that thread and
 // must not be held across a coroutine suspension. Everything else is pure and thread-safe.
 #pragma once

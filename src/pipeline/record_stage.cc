@@ -18,29 +18,25 @@ class RecordStage final : public Stage {
  public:
   RecordStage(telemetry::Recorder* recorder, const telemetry::IdHasher* hasher,
               const telemetry::Baseline* baseline, const llm::TokenEstimator* estimator)
-      : recorder_(recorder), hasher_(hasher), baseline_(baseline), estimator_(estimator) {}
+      : recorder_(recorder) {
+    options_.hasher = hasher;
+    options_.baseline = baseline;
+    options_.count_tokens = [estimator](std::string_view text, core::Lang lang) {
+      return estimator->Estimate(text, lang);
+    };
+  }
   std::string_view name() const override { return "record"; }
   RunPolicy policy() const override { return RunPolicy::kAlways; }
 
   boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
-    telemetry::EventBuilderOptions options;
-    options.hasher = hasher_;
-    options.baseline = baseline_;
-    options.provider = ctx.provider;
-    const llm::TokenEstimator* estimator = estimator_;
-    options.count_tokens = [estimator](std::string_view text, core::Lang lang) {
-      return estimator->Estimate(text, lang);
-    };
-    telemetry::CostEvent event = telemetry::BuildCostEvent(ctx, options);
+    telemetry::CostEvent event = telemetry::BuildCostEvent(ctx, options_);
     (void)recorder_->Record(event);  // a refusal is counted and alarmed by the recorder
     co_return absl::OkStatus();
   }
 
  private:
   telemetry::Recorder* const recorder_;
-  const telemetry::IdHasher* const hasher_;
-  const telemetry::Baseline* const baseline_;
-  const llm::TokenEstimator* const estimator_;
+  telemetry::EventBuilderOptions options_;  // built once; read-only across requests
 };
 
 }  // namespace
@@ -51,8 +47,7 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeRecordStage(Services* services) {
         "telemetry is off (telemetry.enabled: false); enable it or drop the stage");
   }
   return std::make_unique<RecordStage>(services->recorder.get(), services->id_hasher.get(),
-                                       services->baseline.get(),
-                                       services->token_estimator.get());
+                                       services->baseline.get(), services->token_estimator.get());
 }
 
 }  // namespace mangaassist::pipeline

@@ -99,7 +99,7 @@ CostEvent BuildCostEvent(const core::RequestContext& ctx, const EventBuilderOpti
   e.intent = ctx.intent;
   e.intent_confidence = ctx.intent_confidence;
   e.route = ctx.route;
-  e.provider = o.provider;
+  e.provider = ctx.provider;
   e.model = ctx.model;
   e.usage = ctx.usage;
   e.degraded_level = ctx.degraded_level;

@@ -40,7 +40,6 @@ class IdHasher {
 struct EventBuilderOptions {
   const IdHasher* hasher = nullptr;    // REQUIRES: non-null
   const Baseline* baseline = nullptr;  // nullptr: baseline 0 and no savings
-  std::string provider;                // the provider that answered; "" when none was called
   // Tokens of the user's message for the baseline (e.g. the calibrated llm::TokenEstimator,
   // which telemetry cannot depend on). Empty: RoughTokenCount().
   std::function<int64_t(std::string_view text, core::Lang lang)> count_tokens;

@@ -52,7 +52,6 @@ class EventBuilderTest : public ::testing::Test {
     hasher_ = IdHasher::Create("test-secret-key");
     options_.hasher = hasher_.get();
     options_.baseline = baseline_.get();
-    options_.provider = "anthropic";
   }
 
   core::RequestContext Context() {
@@ -67,6 +66,7 @@ class EventBuilderTest : public ::testing::Test {
     ctx.intent = "order_status";
     ctx.intent_confidence = 0.97f;
     ctx.route = core::Route::kHaiku;
+    ctx.provider = "anthropic";
     ctx.degraded_level = 0;
     ctx.model = "claude-3-5-haiku-20241022";
     ctx.usage = {900, 120, 1'000, 0};

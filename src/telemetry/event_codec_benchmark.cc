@@ -22,6 +22,7 @@ core::RequestContext Context() {
   ctx.intent_confidence = 0.94f;
   ctx.route = core::Route::kHaiku;
   ctx.model = "anthropic.claude-3-5-haiku-20241022-v1:0";
+  ctx.provider = "bedrock";
   ctx.usage = {1'450, 210, 1'200, 0};
   ctx.history.resize(4);
   ctx.cost.Add(core::CostComponent::kLlmInput, core::Money::FromNanos(1'160'000));
@@ -43,7 +44,6 @@ struct Fixture {
     hasher = IdHasher::Create("benchmark-secret-key-0123456789abcdef");
     options.hasher = hasher.get();
     options.baseline = baseline.get();
-    options.provider = "bedrock";
   }
 };
 

@@ -158,8 +158,8 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options) {
   if (options.segment_bytes < kSegmentHeaderBytes + kRecordHeaderBytes) {
     return absl::InvalidArgumentError("spool: segment_bytes too small");
   }
-  if (options.cost_reserve_fraction < 0 || options.cost_reserve_fraction > 1) {
-    return absl::InvalidArgumentError("spool: cost_reserve_fraction must be in [0, 1]");
+  if (options.cost_reserve_percent < 0 || options.cost_reserve_percent > 100) {
+    return absl::InvalidArgumentError("spool: cost_reserve_percent must be in [0, 100]");
   }
   if (options.fsync_policy == FsyncPolicy::kInterval &&
       options.fsync_interval <= absl::ZeroDuration()) {
@@ -182,7 +182,8 @@ std::string Spool::PathOf(uint64_t index, bool sealed) const {
 absl::Status Spool::LockDir() {
   std::error_code ec;
   std::filesystem::create_directories(options_.dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("spool: create ", options_.dir, ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(absl::StrCat("spool: create ", options_.dir, ": ", ec.message()));
   const std::string path = options_.dir + "/LOCK";
   lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock_fd_ < 0) {
@@ -193,9 +194,10 @@ absl::Status Spool::LockDir() {
     ::close(lock_fd_);
     lock_fd_ = -1;
     if (err == EWOULDBLOCK) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "spool: directory ", options_.dir, " is in use by another process (one spool per "
-          "directory; give each replica its own telemetry.spool_dir)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("spool: directory ", options_.dir,
+                       " is in use by another process (one spool per "
+                       "directory; give each replica its own telemetry.spool_dir)"));
     }
     return absl::InternalError(absl::StrCat("spool: lock ", path, ": ", std::strerror(err)));
   }
@@ -406,9 +408,11 @@ absl::Status Spool::Append(std::string record, RecordClass cls, uint64_t* seq) {
     }
     const uint64_t usage = disk_bytes_ + queued_bytes_ + bytes;
     if (!cost) {
-      const double limit =
-          static_cast<double>(options_.quota_bytes) * (1.0 - options_.cost_reserve_fraction);
-      if (static_cast<double>(usage) > limit) {
+      // Integer arithmetic (128-bit: quota_bytes × 100 may not fit 64 bits).
+      const auto limit =
+          static_cast<uint64_t>(static_cast<unsigned __int128>(options_.quota_bytes) *
+                                static_cast<unsigned>(100 - options_.cost_reserve_percent) / 100);
+      if (usage > limit) {
         metrics_->dropped_sampled.Inc();
         return absl::OkStatus();
       }

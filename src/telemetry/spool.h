@@ -16,8 +16,8 @@
 //
 // Backpressure. Usage is bytes on disk plus bytes queued. Sampled records are shed (counted in
 // mangaassist_telemetry_dropped_total{class="sampled"}, Append still returns OK) once usage
-// would pass quota_bytes * (1 - cost_reserve_fraction), so the last part of the quota is kept
-// for cost records. A cost record is never dropped silently: when it cannot be accepted (quota
+// would pass quota_bytes * (100 - cost_reserve_percent) / 100, so the last part of the quota
+// is kept for cost records. A cost record is never dropped silently: when it cannot be accepted (quota
 // full, a disk error, a stopped spool) Append returns the error, counts
 // mangaassist_telemetry_cost_events_refused_total and marks the spool degraded (the gauge
 // mangaassist_telemetry_spool_degraded and degraded(), which /readyz reports) until a cost record
@@ -65,7 +65,7 @@ struct SpoolOptions {
   FsyncPolicy fsync_policy = FsyncPolicy::kEveryBatch;
   absl::Duration fsync_interval = absl::Milliseconds(100);  // kInterval, measured on `clock`
   uint64_t quota_bytes = 1ull << 30;   // disk (all segment files) + queued bytes
-  double cost_reserve_fraction = 0.1;  // share of the quota only cost records may use
+  int cost_reserve_percent = 10;  // share of the quota (0–100) only cost records may use
   int zstd_level = 3;
   const core::Clock* clock = nullptr;  // null: the system clock; must outlive the spool
   core::Registry* metrics = nullptr;   // null: a private registry; must outlive the spool

@@ -359,7 +359,7 @@ TEST_F(SpoolTest, CommittedCursorResumesWithoutLossOrDuplicate) {
 TEST_F(SpoolTest, QuotaShedsSampledFirstAndRefusesCostLoudly) {
   SpoolOptions o = Options();
   o.quota_bytes = 8192;
-  o.cost_reserve_fraction = 0.25;  // sampled records stop at 6 KiB
+  o.cost_reserve_percent = 25;  // sampled records stop at 6 KiB
   auto spool = Open(o);
   const std::string payload(200, 's');  // 208 bytes framed
   int sampled_accepted = 0;
