@@ -9,3 +9,5 @@ for b in $(find "$build" -name '*_benchmark' -type f -executable | sort); do
 done
 echo "== load test"
 bash "$root/bench/load_chat.sh" "$build" 10 32 2
+echo "== replay (issue 6)"
+bash "$root/bench/replay.sh" "$build" 100000

@@ -3,7 +3,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/chat_request.h"
+#include "cache/cache.h"
 #include "core/status.h"
+#include "nlohmann/json.hpp"
 #include "telemetry/recorder.h"
 #include "spdlog/spdlog.h"
 
@@ -27,6 +29,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const core::Config* con
   auto p = pipeline::Pipeline::Build(g->services_.get());
   if (!p.ok()) return p.status();
   g->pipeline_ = std::move(*p);
+  auto admin = AdminAuth::Create(config->admin.keys_sha256);
+  if (!admin.ok()) return admin.status();
+  g->admin_auth_ = *std::move(admin);
   g->chat_errors_ = &metrics->GetCounter("mangaassist_chat_errors_total",
                                          "Chat requests that ended in an error.");
   metrics->GetGauge("mangaassist_build_info", "Build information.",
@@ -56,14 +61,11 @@ void Gateway::AddRoutes() {
               });
   router_.Add(bhttp::verb::get, "/readyz",
               [this](http::Request&, http::RequestInfo&) -> boost::asio::awaitable<http::Response> {
-                if (ready_.load() && services_->recorder != nullptr &&
-                    services_->recorder->degraded()) {
-                  // Cost events are being refused: take this replica out of rotation.
-                  co_return http::JsonResponse(
-                      503, R"({"status":"degraded","reason":"telemetry spool refuses cost events"})");
-                }
-                if (ready_.load()) co_return http::JsonResponse(200, R"({"status":"ready"})");
-                co_return http::JsonResponse(503, R"({"status":"not_ready"})");
+                co_return Readiness();
+              });
+  router_.Add(bhttp::verb::post, "/admin/cache/invalidate",
+              [this](http::Request& req, http::RequestInfo& info) {
+                return InvalidateCache(req, info);
               });
   router_.Add(bhttp::verb::get, "/metrics",
               [this](http::Request&, http::RequestInfo&) -> boost::asio::awaitable<http::Response> {
@@ -72,6 +74,35 @@ void Gateway::AddRoutes() {
                 res.body() = metrics_->RenderText();
                 co_return res;
               });
+}
+
+// 503 before start-up completes, while draining, and while cost events are refused; a cache
+// keyspace whose Redis is down is reported in `cache` but keeps the replica ready (its fallback
+// answers, and a cache never fails a chat).
+http::Response Gateway::Readiness() const {
+  nlohmann::json body;
+  int status = 200;
+  if (!ready_.load()) {
+    status = 503;
+    body["status"] = "not_ready";
+  } else if (services_->recorder != nullptr && services_->recorder->degraded()) {
+    // Cost events are being refused: take this replica out of rotation.
+    status = 503;
+    body["status"] = "degraded";
+    body["reason"] = "telemetry spool refuses cost events";
+  } else {
+    body["status"] = "ready";
+  }
+  if (services_->cache != nullptr) {
+    nlohmann::json cache = nlohmann::json::object();
+    for (const cache::KeyspaceHealth& h : services_->cache->Health()) {
+      nlohmann::json k = {{"backend", h.backend}, {"up", h.up}};
+      if (!h.fallback.empty()) k["fallback"] = h.fallback;
+      cache[std::string(cache::KeyspaceName(h.keyspace))] = std::move(k);
+    }
+    body["cache"] = std::move(cache);
+  }
+  return http::JsonResponse(status, body.dump());
 }
 
 boost::asio::awaitable<http::Response> Gateway::Chat(http::Request& req, http::RequestInfo& info) {

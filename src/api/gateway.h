@@ -1,6 +1,7 @@
 // Gateway: the HTTP face of the pipeline. Owns the services, the pipeline and the router with
 // every endpoint (SPEC §3): POST /v1/chat, the drop-in POST /v1/chat/completions (OpenAI) and
-// POST /v1/messages (Anthropic), GET /v1/models, /healthz, /readyz, /metrics. Created once at
+// POST /v1/messages (Anthropic), GET /v1/models, /healthz, /readyz, /metrics, and the admin
+// endpoints behind AdminAuth (POST /admin/cache/invalidate). Created once at
 // start-up; handlers are thread-safe.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "api/admin_auth.h"
 #include "core/config.h"
 #include "core/metrics.h"
 #include "http/router.h"
@@ -38,6 +40,9 @@ class Gateway {
   boost::asio::awaitable<http::Response> Compat(http::Request& req, http::RequestInfo& info,
                                                 bool anthropic);
   boost::asio::awaitable<http::Response> ListModels(http::Request& req, http::RequestInfo& info);
+  // admin_endpoints.cc: POST /admin/cache/invalidate.
+  boost::asio::awaitable<http::Response> InvalidateCache(http::Request& req, http::RequestInfo& info);
+  http::Response Readiness() const;
   void LogFailure(const std::string& request_id, const absl::Status& status) const;
 
   const core::Config* config_ = nullptr;
@@ -46,6 +51,7 @@ class Gateway {
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   http::Router router_;
   std::atomic<bool> ready_{false};
+  AdminAuth admin_auth_;
   core::Counter* chat_errors_ = nullptr;
   int64_t started_unix_ = 0;
 };

@@ -6,6 +6,7 @@
 #include "cli/report_command.h"
 #include "cli/serve_command.h"
 #include "cli/ship_command.h"
+#include "cli/trace_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"MangaAssist: LLM cost-control gateway for a bilingual manga-store chatbot"};
@@ -57,7 +58,52 @@ int main(int argc, char** argv) {
   report_cmd->add_option("--postgres", report.postgres,
                          "Read PostgreSQL (libpq conninfo) instead of the config's SQLite file");
 
+  mangaassist::cli::TraceGenOptions trace_gen;
+  auto* trace_cmd = app.add_subcommand("trace", "Synthetic chat traces (SPEC §6)");
+  trace_cmd->require_subcommand(1);
+  auto* gen_cmd = trace_cmd->add_subcommand(
+      "gen", "Write a deterministic synthetic manga-store chat trace (JSONL)");
+  gen_cmd->add_option("--seed", trace_gen.seed, "Random seed")->capture_default_str();
+  gen_cmd->add_option("--messages", trace_gen.messages, "Messages in the trace")
+      ->capture_default_str();
+  gen_cmd->add_option("--days", trace_gen.days, "Days the trace spans")->capture_default_str();
+  gen_cmd->add_option("--out", trace_gen.out, "Output file ('-' = stdout)")->capture_default_str();
+  gen_cmd->add_option("--profile", trace_gen.profile,
+                      "YAML profile over the defaults (see config/trace-profile.yaml)");
+  gen_cmd->add_option("--catalog", trace_gen.catalog, "Catalog JSONL (default: data/catalog)");
+  gen_cmd->add_option("--start", trace_gen.start_date, "First day, YYYY-MM-DD (Asia/Tokyo)");
+  gen_cmd->add_flag("--quiet", trace_gen.quiet, "No progress bar");
+
+  mangaassist::cli::ReplayOptions replay;
+  auto* replay_cmd = app.add_subcommand(
+      "replay", "Replay a trace through the baseline and the optimized pipeline (SPEC §6)");
+  replay_cmd->add_option("trace", replay.trace, "Trace JSONL ('-' = stdin)")->required();
+  replay_cmd->add_option("--config", replay.config,
+                         "Optimized gateway config (default: config/replay.yaml)");
+  replay_cmd->add_option("--baseline-config", replay.baseline_config,
+                         "Baseline gateway config (default: config/replay-baseline.yaml)");
+  replay_cmd->add_option("--routes", replay.routes,
+                         "Ground-truth route table (default: config/replay-routes.yaml)");
+  replay_cmd->add_option("--disable", replay.disable,
+                         "Switch a story off: US-01 … US-08 (repeatable)");
+  replay_cmd->add_option("--json", replay.json_path, "Also write the report as JSON");
+  replay_cmd->add_option("--html", replay.html_path, "Also write a self-contained HTML page");
+  replay_cmd->add_flag("--strict", replay.strict, "Stop at the first bad trace line");
+  replay_cmd->add_option("--scenario", replay.scenario,
+                         "Stress scenario: burst10x | runaway | redis-outage | provider-brownout");
+  replay_cmd->add_option("--daily-cap", replay.daily_cap_usd,
+                         "Daily LLM spend cap in USD (default 5000, the seed's)");
+  replay_cmd->add_option("--brownout-permille", replay.brownout_permille,
+                         "provider-brownout: failing share of attempts, per mille")
+      ->capture_default_str();
+  replay_cmd->add_flag("--deterministic", replay.deterministic,
+                       "Leave wall-clock figures out (elapsed_s null) for byte-identical output");
+  replay_cmd->add_flag("--quiet", replay.quiet, "No progress bar");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (gen_cmd->parsed()) return mangaassist::cli::RunTraceGen(trace_gen, std::cout, std::cerr);
+  if (replay_cmd->parsed()) return mangaassist::cli::RunReplay(replay, std::cout, std::cerr);
 
   if (ship_cmd->parsed()) return mangaassist::cli::RunShip(ship);
   if (report_cmd->parsed()) return mangaassist::cli::RunReport(report, std::cout, std::cerr);

@@ -1,5 +1,6 @@
 #include "core/config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -233,7 +234,8 @@ void ReadBreaker(MapReader m, BreakerConfig* out) {
 }
 
 const std::set<std::string>& ProviderTypeNames() {
-  static const auto* types = new std::set<std::string>{"anthropic", "bedrock", "openai", "extractive"};
+  static const auto* types = new std::set<std::string>{"anthropic", "bedrock", "openai", "extractive",
+                                                   "simulated"};
   return *types;
 }
 
@@ -248,7 +250,7 @@ void ReadLlm(const YAML::Node& root, MapReader& r, LoadContext* ctx, Config* cfg
       p.String("type", &pc.type);
       if (ctx->status.ok() && !ProviderTypeNames().count(pc.type)) {
         ctx->Fail(ps.node()[name], "providers." + name + ".type",
-                  "'" + pc.type + "' is not one of anthropic|bedrock|openai|extractive");
+                  "'" + pc.type + "' is not one of anthropic|bedrock|openai|extractive|simulated");
       }
       p.String("base_url", &pc.base_url);
       p.String("api_key", &pc.api_key);
@@ -352,6 +354,116 @@ void ReadLlm(const YAML::Node& root, MapReader& r, LoadContext* ctx, Config* cfg
     c.Finish();
   }
 }
+
+// --- cache (issue 8) -------------------------------------------------------------------------
+// Kept in step with cache::AllKeyspaces() (cache_tier_test checks both lists agree).
+const std::vector<std::string>& CacheKeyspaceNames() {
+  static const auto* names = new std::vector<std::string>{
+      "llmresp", "intent_sess", "product", "reco", "promo", "emb", "rate", "cost"};
+  return *names;
+}
+
+bool IsRedisUrl(const std::string& url) { return url.empty() || url.rfind("redis://", 0) == 0; }
+
+void ReadCache(const YAML::Node& root, MapReader& r, LoadContext* ctx, Config* cfg) {
+  CacheConfig& c = cfg->cache;
+  MapReader m = r.Child("cache");
+  const YAML::Node node = root["cache"];
+  m.String("redis_url", &c.redis_url);
+  if (ctx->status.ok() && !IsRedisUrl(c.redis_url)) {
+    ctx->Fail(node["redis_url"], "cache.redis_url", "'" + c.redis_url + "' is not a redis:// URL");
+  }
+  m.Integer("pool_size", &c.pool_size, 1, 256);
+  m.Duration("connect_timeout", &c.connect_timeout, absl::Milliseconds(1), absl::Seconds(30));
+  m.Duration("command_timeout", &c.command_timeout, absl::Milliseconds(1), absl::Seconds(30));
+  m.Duration("backoff_initial", &c.backoff_initial, absl::Milliseconds(1), absl::Minutes(1));
+  m.Duration("backoff_max", &c.backoff_max, absl::Milliseconds(1), absl::Hours(1));
+  if (ctx->status.ok() && c.backoff_max < c.backoff_initial) {
+    ctx->Fail(node["backoff_max"], "cache.backoff_max", "must not be below backoff_initial");
+  }
+  m.Integer("shards", &c.shards, 1, 1024);
+  if (m.Has("keyspaces")) {
+    MapReader ks = m.Child("keyspaces");
+    for (const std::string& name : ks.Keys()) {
+      const std::string path = "cache.keyspaces." + name;
+      const auto& known = CacheKeyspaceNames();
+      if (std::find(known.begin(), known.end(), name) == known.end()) {
+        ctx->Fail(node["keyspaces"][name], path,
+                  "unknown keyspace (known: " + absl::StrJoin(known, ", ") + ")");
+        return;
+      }
+      MapReader k(node["keyspaces"][name], path, ctx);
+      CacheKeyspaceConfig kc;
+      k.String("url", &kc.url);
+      if (ctx->status.ok() && !IsRedisUrl(kc.url)) {
+        ctx->Fail(node["keyspaces"][name]["url"], path + ".url",
+                  "'" + kc.url + "' is not a redis:// URL");
+      }
+      k.Bytes("max_bytes", &kc.max_bytes, 4096, 1ull << 40);
+      k.String("fallback", &kc.fallback);
+      if (ctx->status.ok() && kc.fallback != "memory" && kc.fallback != "skip") {
+        ctx->Fail(node["keyspaces"][name]["fallback"], path + ".fallback",
+                  "'" + kc.fallback + "' is not one of memory|skip");
+      }
+      k.Duration("ttl", &kc.ttl, absl::Seconds(1), absl::Hours(24 * 365));
+      k.Finish();
+      c.keyspaces[name] = kc;
+    }
+  }
+  {
+    MapReader rc = m.Child("response");
+    ResponseCacheConfig& rcfg = c.response;
+    rc.Duration("default_ttl", &rcfg.default_ttl, absl::Seconds(1), absl::Hours(24 * 365));
+    if (rc.Has("ttl_by_intent")) {
+      MapReader t = rc.Child("ttl_by_intent");
+      rcfg.ttl_by_intent.clear();
+      for (const std::string& intent : t.Keys()) {
+        absl::Duration d;
+        t.Duration(intent, &d, absl::Seconds(1), absl::Hours(24 * 365));
+        if (!ctx->status.ok()) return;
+        rcfg.ttl_by_intent[intent] = d;
+      }
+    }
+    rc.StringList("personal_intents", &rcfg.personal_intents);
+    rc.String("prompt_template_version", &rcfg.prompt_template_version);
+    if (rc.Has("model_versions")) {
+      MapReader mv = rc.Child("model_versions");
+      rcfg.model_versions.clear();
+      for (const std::string& model : mv.Keys()) {
+        std::string v;
+        mv.String(model, &v);
+        rcfg.model_versions[model] = v;
+      }
+    }
+    rc.Bytes("max_answer_bytes", &rcfg.max_answer_bytes, 1, 16ull << 20);
+    rc.Duration("coalesce_wait", &rcfg.coalesce_wait, absl::ZeroDuration(), absl::Minutes(5));
+    rc.String("unknown_intent_scope", &rcfg.unknown_intent_scope);
+    if (ctx->status.ok() && rcfg.unknown_intent_scope != "user" &&
+        rcfg.unknown_intent_scope != "tenant") {
+      ctx->Fail(root["cache"]["response"]["unknown_intent_scope"], "cache.response.unknown_intent_scope",
+                "'" + rcfg.unknown_intent_scope + "' is not one of user|tenant");
+    }
+    rc.Finish();
+  }
+  m.Finish();
+}
+
+void ReadAdmin(const YAML::Node& root, MapReader& r, LoadContext* ctx, Config* cfg) {
+  MapReader m = r.Child("admin");
+  m.StringList("keys_sha256", &cfg->admin.keys_sha256);
+  for (std::string& k : cfg->admin.keys_sha256) {
+    k = absl::AsciiStrToLower(k);
+    bool hex = k.size() == 64;
+    for (char ch : k) hex = hex && absl::ascii_isxdigit(static_cast<unsigned char>(ch));
+    if (!hex && ctx->status.ok()) {
+      ctx->Fail(root["admin"]["keys_sha256"], "admin.keys_sha256",
+                "entries must be 64 hex characters (SHA-256 of the key, e.g. "
+                "`printf %s KEY | sha256sum`)");
+    }
+  }
+  m.Finish();
+}
+// --- end cache -----------------------------------------------------------------------------
 
 void ReadConfig(const YAML::Node& root, LoadContext* ctx, Config* cfg) {
   MapReader r(root, "", ctx);
@@ -462,6 +574,8 @@ void ReadConfig(const YAML::Node& root, LoadContext* ctx, Config* cfg) {
     m.Duration("ship_interval", &t.ship_interval, absl::Milliseconds(1), absl::Minutes(1));
     m.Finish();
   }
+  ReadCache(root, r, ctx, cfg);
+  ReadAdmin(root, r, ctx, cfg);
   r.Finish();
 }
 
@@ -477,6 +591,12 @@ const ProviderConfig* Config::FindProvider(std::string_view name) const {
     if (p.name == name) return &p;
   }
   return nullptr;
+}
+
+const CacheKeyspaceConfig& CacheConfig::Keyspace(std::string_view name) const {
+  static const auto* defaults = new CacheKeyspaceConfig();
+  auto it = keyspaces.find(name);
+  return it == keyspaces.end() ? *defaults : it->second;
 }
 
 const ModelAliasConfig* Config::FindModel(std::string_view alias) const {

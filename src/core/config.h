@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -101,6 +102,60 @@ struct TelemetryConfig {
   absl::Duration ship_interval = absl::Milliseconds(200);
 };
 
+// --- cache (issue 8) ---------------------------------------------------------------------------
+// US-03 shared cache tier (src/cache). Keyspace names are cache::KeyspaceName()s: llmresp,
+// intent_sess, product, reco, promo, emb, rate, cost.
+struct CacheKeyspaceConfig {
+  std::string url;                   // redis://[:pw@]host[:port][/db]; "" = cache.redis_url
+  size_t max_bytes = 64ull << 20;    // in-process budget (the keyspace's tier or its fallback)
+  std::string fallback = "memory";   // while its Redis is down: memory | skip
+  absl::Duration ttl = absl::Hours(1);  // the keyspace's default TTL
+};
+
+// The exact response cache (stages `cache` and `cache_fill`, keyspace llmresp).
+struct ResponseCacheConfig {
+  absl::Duration default_ttl = absl::Hours(1);
+  std::map<std::string, absl::Duration, std::less<>> ttl_by_intent;
+  // Answers about the customer's own orders, payments or account are never cached.
+  std::vector<std::string> personal_intents = {"order_status", "order_change", "returns_refunds",
+                                               "payment",      "account",      "complaint_escalation"};
+  // Part of every key: bump it when the prompt templates change.
+  std::string prompt_template_version = "1";
+  // Provider model id -> version, for providers whose ids are not versioned (e.g. a local
+  // "llama3"); Anthropic and Bedrock ids carry their version already.
+  std::map<std::string, std::string, std::less<>> model_versions;
+  size_t max_answer_bytes = 64ull << 10;  // longer answers are not stored
+  // Identical questions arriving while the first is still being answered wait up to this long
+  // for its answer instead of calling the model too (0: every miss calls).
+  absl::Duration coalesce_wait = absl::Seconds(5);
+  // Who may share an answer whose intent is unknown (no intent stage yet, or `uncertain`):
+  // "user" (the safe path: only the same user, or session for anonymous guests; nothing is
+  // cached for a request with neither) or "tenant" (everyone in the tenant). A known intent
+  // that is not personal is always shared within the tenant.
+  std::string unknown_intent_scope = "user";
+};
+
+struct CacheConfig {
+  std::string redis_url;  // default for every keyspace; "" (and no keyspace url): in-process
+  int pool_size = 4;      // connections per Redis endpoint
+  absl::Duration connect_timeout = absl::Milliseconds(100);
+  absl::Duration command_timeout = absl::Milliseconds(50);
+  absl::Duration backoff_initial = absl::Milliseconds(100);
+  absl::Duration backoff_max = absl::Seconds(5);
+  int shards = 16;        // in-process shards per keyspace
+  std::map<std::string, CacheKeyspaceConfig, std::less<>> keyspaces;  // absent: defaults
+  ResponseCacheConfig response;
+
+  // The keyspace's settings, or the defaults when the file does not name it.
+  const CacheKeyspaceConfig& Keyspace(std::string_view name) const;
+};
+
+// /admin/* endpoints: hex SHA-256 digests of the accepted admin keys (none: /admin is off, 403).
+struct AdminConfig {
+  std::vector<std::string> keys_sha256;
+};
+// --- end cache ---------------------------------------------------------------------------------
+
 struct Config {
   std::string source = "<embedded defaults>";  // file the config came from
   std::string data_dir;                        // default: the compiled-in data directory
@@ -118,6 +173,8 @@ struct Config {
   CallConfig call;
   CompatConfig compat;
   TelemetryConfig telemetry;
+  CacheConfig cache;
+  AdminConfig admin;
 
   const ProviderConfig* FindProvider(std::string_view name) const;
   const ModelAliasConfig* FindModel(std::string_view alias) const;

@@ -28,7 +28,7 @@ struct BreakerConfig {
 
 struct ProviderConfig {
   std::string name;      // the key under `providers:`
-  std::string type;      // anthropic | bedrock | openai | extractive
+  std::string type;      // anthropic | bedrock | openai | extractive | simulated
   std::string base_url;  // anthropic, openai; bedrock: optional endpoint override (same region)
   std::string api_key;   // anthropic (x-api-key), openai (Authorization: Bearer)
   std::string region;    // bedrock: the pinned region, e.g. ap-northeast-1

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -104,6 +105,17 @@ struct RequestContext {
   std::string finish_reason;      // stop | length | stop_sequence | error | cancelled
   int llm_attempts = 0;
   bool client_gone = false;       // a streaming client disconnected mid-answer
+  // The exact response cache (US-03): the `cache` stage's key for this request ("" = not
+  // cacheable; `cache_fill` stores the answer under it) and, on a hit, what the original call
+  // consumed and paid — the event attributes that avoided cost to US-03.
+  std::string response_cache_key;
+  // Held while this request is the one computing an answer other identical requests wait for;
+  // released (waking them) when `cache_fill` has stored it, or when the request ends.
+  // shared_ptr<void>: a type-erased RAII token from the cache stage, which core cannot name.
+  std::shared_ptr<void> response_cache_flight;
+  Route cached_route = Route::kNone;
+  TokenUsage cached_usage;
+  CostLines cached_cost;
 
   // Time.
   const Clock* clock = &SystemClock();

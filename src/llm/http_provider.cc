@@ -25,26 +25,6 @@ constexpr char kAttemptsPayload[] = "mangaassist.dev/llm-attempts";
 // An error answer's body is read for its message only.
 constexpr size_t kMaxErrorBodyBytes = 64 << 10;
 
-http::CircuitBreakerConfig BreakerConfigOf(const core::BreakerConfig& c) {
-  http::CircuitBreakerConfig out;
-  out.consecutive_failures = c.consecutive_failures;
-  out.error_rate = std::clamp(c.error_rate_percent, 0, 100) / 100.0;
-  out.min_calls = c.min_calls;
-  out.window = c.window;
-  out.cooldown = c.cooldown;
-  out.half_open_probes = c.half_open_probes;
-  return out;
-}
-
-http::RetryPolicy RetryPolicyOf(const core::RetryConfig& c) {
-  http::RetryPolicy out;
-  out.max_attempts = std::max(1, c.max_attempts);
-  out.base_backoff = c.base_backoff;
-  out.max_backoff = c.max_backoff;
-  out.max_retry_after = c.max_retry_after;
-  return out;
-}
-
 class HttpProvider;
 
 // A provider stream: text deltas from the StreamParser, usage so far in Final().
@@ -356,6 +336,26 @@ absl::Status MalformedAnswer(std::string_view provider, std::string_view what) {
 absl::Status InBandError(int http_status, std::string message) {
   const absl::Status base = http::StatusFromHttpResponse(http_status, {}, "", absl::UnixEpoch());
   return WithMessage(base, std::move(message));
+}
+
+http::CircuitBreakerConfig BreakerConfigOf(const core::BreakerConfig& c) {
+  http::CircuitBreakerConfig out;
+  out.consecutive_failures = c.consecutive_failures;
+  out.error_rate = std::clamp(c.error_rate_percent, 0, 100) / 100.0;
+  out.min_calls = c.min_calls;
+  out.window = c.window;
+  out.cooldown = c.cooldown;
+  out.half_open_probes = c.half_open_probes;
+  return out;
+}
+
+http::RetryPolicy RetryPolicyOf(const core::RetryConfig& c) {
+  http::RetryPolicy out;
+  out.max_attempts = std::max(1, c.max_attempts);
+  out.base_backoff = c.base_backoff;
+  out.max_backoff = c.max_backoff;
+  out.max_retry_after = c.max_retry_after;
+  return out;
 }
 
 int AttemptsOf(const absl::Status& status) {

@@ -108,6 +108,11 @@ absl::Status InBandError(int http_status, std::string message);
 int AttemptsOf(const absl::Status& status);
 void SetAttempts(absl::Status& status, int attempts);
 
+// The typed `breaker:` and `retry:` config of a provider as the http layer's types (shared by
+// every provider that keeps a breaker or retries, the simulated one included).
+http::CircuitBreakerConfig BreakerConfigOf(const core::BreakerConfig& config);
+http::RetryPolicy RetryPolicyOf(const core::RetryConfig& config);
+
 // A sampling parameter as a JSON number without float noise (0.7f → 0.7).
 double JsonNumber(float value);
 

@@ -46,7 +46,9 @@ absl::StatusOr<std::unique_ptr<Models>> Models::Create(const core::Config& confi
                                         alias.provider + "'");
     }
     PriceEntry price;
-    if (pc->type == "bedrock" && prices != nullptr) {
+    // A simulated provider with a region (replay standing in for Bedrock) is priced like it.
+    if ((pc->type == "bedrock" || (pc->type == "simulated" && !pc->region.empty())) &&
+        prices != nullptr) {
       price.uplift_percent = prices->UpliftPercent(pc->region, "bedrock");
     }
     if (prices != nullptr && pc->type != "extractive" && alias.price != "free") {

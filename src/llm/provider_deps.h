@@ -13,6 +13,7 @@ class UpstreamClient;
 namespace mangaassist::llm {
 
 class ExtractiveResponder;
+class Simulation;  // llm/simulated/simulation.h
 
 struct ProviderDeps {
   // The gateway's outbound client. May be null: a network provider then creates its own (so
@@ -24,6 +25,9 @@ struct ProviderDeps {
   const core::Clock* clock = &core::SystemClock();
   // The offline responder behind the `extractive` provider type; required for that type only.
   const ExtractiveResponder* extractive = nullptr;
+  // The offline replay's view of the world behind the `simulated` provider (answer lengths from
+  // the trace, brown-outs, virtual time). Null: the provider uses its own distributions.
+  Simulation* simulation = nullptr;
 };
 
 }  // namespace mangaassist::llm

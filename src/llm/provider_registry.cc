@@ -6,6 +6,7 @@
 #include "llm/bedrock/bedrock_provider.h"
 #include "llm/extractive/extractive_provider.h"
 #include "llm/openai/openai_provider.h"
+#include "llm/simulated/simulated_provider.h"
 
 namespace mangaassist::llm {
 
@@ -22,6 +23,7 @@ constexpr Registration kProviders[] = {
     {"bedrock", &NewBedrockProvider},
     {"openai", &NewOpenAiProvider},
     {"extractive", &NewExtractiveProvider},
+    {"simulated", &NewSimulatedProvider},
 };
 
 }  // namespace

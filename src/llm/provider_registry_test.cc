@@ -29,7 +29,7 @@ class ProviderRegistryTest : public ::testing::Test {
 };
 
 TEST_F(ProviderRegistryTest, EveryTypeIsRegisteredOnce) {
-  EXPECT_THAT(ProviderTypes(), ElementsAre("anthropic", "bedrock", "openai", "extractive"));
+  EXPECT_THAT(ProviderTypes(), ElementsAre("anthropic", "bedrock", "openai", "extractive", "simulated"));
   for (const char* type : {"anthropic", "bedrock", "openai"}) {
     absl::StatusOr<std::unique_ptr<Provider>> provider = CreateProvider(f_.Config(type), f_.Deps());
     ASSERT_TRUE(provider.ok()) << type << ": " << provider.status();
@@ -42,7 +42,7 @@ TEST_F(ProviderRegistryTest, UnknownTypeNamesTheKnownOnes) {
   const absl::Status status = CreateProvider(config, f_.Deps()).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()), HasSubstr("unknown type 'gemini'"));
-  EXPECT_THAT(std::string(status.message()), HasSubstr("anthropic, bedrock, openai, extractive"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("anthropic, bedrock, openai, extractive, simulated"));
 
   config = f_.Config("openai");
   config.name.clear();

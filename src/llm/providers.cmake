@@ -1,4 +1,4 @@
-# The LLM providers (anthropic, bedrock, openai-compatible, extractive), the shared HTTP provider
+# The LLM providers (anthropic, bedrock, openai-compatible, extractive, simulated), the shared HTTP provider
 # machinery, the fallback chain and the provider registry. Included from src/llm/CMakeLists.txt
 # after bedrock/bedrock.cmake, so paths are relative to this file, not to the includer.
 set(_providers_dir ${CMAKE_CURRENT_LIST_DIR})
@@ -13,6 +13,8 @@ ma_library(ma_llm_providers
           ${_providers_dir}/openai/openai_provider.cc
           ${_providers_dir}/bedrock/bedrock_provider.cc
           ${_providers_dir}/extractive/extractive_provider.cc
+          ${_providers_dir}/simulated/answer_lengths.cc
+          ${_providers_dir}/simulated/simulated_provider.cc
           ${_providers_dir}/fallback_provider.cc
           ${_providers_dir}/provider_registry.cc
           ${_providers_dir}/models.cc
@@ -28,4 +30,5 @@ ma_test(llm_providers_test
           ${_providers_dir}/bedrock/bedrock_provider_test.cc
           ${_providers_dir}/fallback_provider_test.cc
           ${_providers_dir}/provider_registry_test.cc
+          ${_providers_dir}/simulated/simulated_provider_test.cc
   DEPS ma_llm_providers ma_test_support)

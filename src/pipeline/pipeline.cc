@@ -8,6 +8,11 @@
 namespace mangaassist::pipeline {
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Build(Services* services) {
+  return Build(services, StageOverrides{});
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Build(Services* services,
+                                                         const StageOverrides& overrides) {
   std::vector<std::unique_ptr<Stage>> stages;
   std::set<std::string> seen;
   for (const std::string& name : services->config->pipeline.stages) {
@@ -15,6 +20,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Build(Services* services) {
       return absl::InvalidArgumentError(absl::StrCat("pipeline.stages: '", name, "' appears twice"));
     }
     const StageFactory* factory = FindStageFactory(name);
+    if (auto it = overrides.find(name); it != overrides.end()) factory = &it->second;
     if (factory == nullptr) {
       std::string known;
       for (const auto& n : RegisteredStageNames()) absl::StrAppend(&known, known.empty() ? "" : ", ", n);

@@ -3,6 +3,8 @@
 // Immutable after Build(); Run() is safe to call concurrently.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +20,13 @@ class Pipeline {
   // Builds the stages named in services.config->pipeline.stages, in order. Unknown or
   // duplicated stage names are an InvalidArgument error naming the stage.
   static absl::StatusOr<std::unique_ptr<Pipeline>> Build(Services* services);
+
+  // Like Build(), but a stage named in `overrides` is made by that factory instead of the
+  // registered one (offline replay keeps `record`'s events in memory instead of the spool).
+  using StageOverrides = std::map<
+      std::string, std::function<absl::StatusOr<std::unique_ptr<Stage>>(Services*)>, std::less<>>;
+  static absl::StatusOr<std::unique_ptr<Pipeline>> Build(Services* services,
+                                                         const StageOverrides& overrides);
 
   // Builds from explicit stages (tests, replay variants).
   explicit Pipeline(std::vector<std::unique_ptr<Stage>> stages);

@@ -4,6 +4,7 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "cache/cache_tier.h"
 #include "core/pricing.h"
 #include "llm/extractive/extractive_responder.h"
 #include "llm/models.h"
@@ -72,7 +73,8 @@ absl::Status Services::StartTelemetry(Services* s) {
 
 absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* config,
                                                            core::Registry* metrics,
-                                                           const core::Clock* clock) {
+                                                           const core::Clock* clock,
+                                                           llm::Simulation* simulation) {
   auto s = std::make_unique<Services>();
   s->config = config;
   s->metrics = metrics;
@@ -100,10 +102,14 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* c
   deps.metrics = metrics;
   deps.clock = clock;
   deps.extractive = s->responder.get();
+  deps.simulation = simulation;
   auto models = llm::Models::Create(*config, s->prices.get(), deps);
   if (!models.ok()) return models.status();
   s->models = *std::move(models);
   s->token_estimator = std::make_unique<llm::TokenEstimator>();
+  auto tier = cache::NewCacheTier(config->cache, clock, metrics);
+  if (!tier.ok()) return tier.status();
+  s->cache = *std::move(tier);
   if (config->telemetry.enabled) {
     absl::Status t = StartTelemetry(s.get());
     if (!t.ok()) return t;

@@ -12,9 +12,11 @@
 #include "core/metrics.h"
 
 namespace mangaassist::rag { class Catalog; }
+namespace mangaassist::cache { class Cache; }
 namespace mangaassist::llm {
 class ExtractiveResponder;
 class Models;
+class Simulation;
 class TokenEstimator;
 }  // namespace mangaassist::llm
 namespace mangaassist::core { class PriceTable; }
@@ -35,6 +37,8 @@ struct Services {
   std::unique_ptr<core::PriceTable> prices;  // config.pricing_file
   std::unique_ptr<llm::Models> models;       // providers and aliases (after responder, prices)
   std::unique_ptr<llm::TokenEstimator> token_estimator;  // pre-call prompt estimates
+  // US-03: the shared cache tier (config.cache; in-process unless keyspaces name Redis).
+  std::unique_ptr<cache::Cache> cache;
   // US-07, when telemetry.enabled: the baseline, the id hasher and the recorder (spool +
   // shipper). The recorder is stopped first on destruction: it drains into its sink.
   std::unique_ptr<telemetry::Baseline> baseline;
@@ -48,9 +52,12 @@ struct Services {
 
   // Loads the catalog, templates and prices named by `config` and creates its providers. `config`, `metrics` and `clock` must
   // outlive the Services.
+  // `simulation` (may be null) is handed to the `simulated` providers (offline replay); it must
+  // outlive the Services.
   static absl::StatusOr<std::unique_ptr<Services>> Create(const core::Config* config,
                                                           core::Registry* metrics,
-                                                          const core::Clock* clock);
+                                                          const core::Clock* clock,
+                                                          llm::Simulation* simulation = nullptr);
 
  private:
   static absl::Status StartTelemetry(Services* s);

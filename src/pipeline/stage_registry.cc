@@ -14,7 +14,9 @@ const std::vector<std::pair<std::string, StageFactory>>& Registry() {
       {"admit", MakeAdmitStage},
       {"normalize", MakeNormalizeStage},
       {"respond", MakeRespondStage},
+      {"cache", MakeCacheStage},
       {"call", MakeCallStage},
+      {"cache_fill", MakeCacheFillStage},
       {"record", MakeRecordStage},
   };
   return *registry;

@@ -23,5 +23,8 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeNormalizeStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeRespondStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeCallStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeRecordStage(Services* services);
+// cache_stage.cc: the exact response cache's lookup (before `call`) and fill (after it).
+absl::StatusOr<std::unique_ptr<Stage>> MakeCacheStage(Services* services);
+absl::StatusOr<std::unique_ptr<Stage>> MakeCacheFillStage(Services* services);
 
 }  // namespace mangaassist::pipeline

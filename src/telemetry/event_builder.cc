@@ -125,9 +125,25 @@ CostEvent BuildCostEvent(const core::RequestContext& ctx, const EventBuilderOpti
       e.baseline_cost[i] = b.lines.Get(static_cast<core::CostComponent>(i));
     }
     SavingsInput s;
-    s.actual_at_baseline_model = o.baseline->AtBaselineModel(ctx.usage);
     s.degraded_level = ctx.degraded_level;
-    e.savings = AttributeSavings(b, ctx.cost, ctx.route, s);
+    const bool cache_hit = ctx.route == core::Route::kCache && ctx.cached_route != core::Route::kNone;
+    if (!cache_hit) {
+      s.actual_at_baseline_model = o.baseline->AtBaselineModel(ctx.usage);
+      e.savings = AttributeSavings(b, ctx.cost, ctx.route, s);
+    } else {
+      // US-03: an exact cache hit avoided the original call. Attribute as if that call had
+      // been made (routing, prompt and answer-length savings go where they would have gone),
+      // then credit the call's own LLM cost to US-03. The sum stays baseline - actual.
+      s.actual_at_baseline_model = o.baseline->AtBaselineModel(ctx.cached_usage);
+      core::CostLines as_called = ctx.cost;
+      for (core::CostComponent c : {core::CostComponent::kLlmInput, core::CostComponent::kLlmOutput,
+                                    core::CostComponent::kLlmCacheRead,
+                                    core::CostComponent::kLlmCacheWrite}) {
+        as_called.Add(c, ctx.cached_cost.Get(c));
+      }
+      e.savings = AttributeSavings(b, as_called, ctx.cached_route, s);
+      e.savings[static_cast<size_t>(Story::kUs03)] += ctx.cached_cost.Total();
+    }
   }
   return e;
 }

@@ -157,6 +157,34 @@ TEST_F(EventBuilderTest, EncodedEventHasNoRawIds) {
   EXPECT_EQ(back->savings, BuildCostEvent(ctx, options_).savings);
 }
 
+// US-03: a cache hit costs nothing; the original call's LLM cost is credited to US-03 and the
+// rest of the baseline is attributed as if that call had been made.
+TEST_F(EventBuilderTest, ACacheHitCreditsTheAvoidedCallToUs03) {
+  core::RequestContext called = Context();
+  CostEvent original = BuildCostEvent(called, options_);
+  core::RequestContext hit = Context();
+  hit.route = core::Route::kCache;
+  hit.provider.clear();
+  hit.cached_route = called.route;
+  hit.cached_usage = called.usage;
+  hit.cached_cost = called.cost;
+  hit.usage = {};
+  hit.cost = {};
+  CostEvent e = BuildCostEvent(hit, options_);
+  EXPECT_EQ(e.route, core::Route::kCache);
+  EXPECT_EQ(e.Total().nanos(), 0);
+  EXPECT_EQ(e.baseline, original.baseline);
+  Money sum;
+  for (Money m : e.savings) sum += m;
+  EXPECT_EQ(sum, e.baseline);
+  const size_t us03 = static_cast<size_t>(Story::kUs03);
+  EXPECT_EQ(e.savings[us03] - original.savings[us03], called.cost.Total());
+  for (size_t i = 0; i < kStoryCount; ++i) {
+    if (i == us03) continue;
+    EXPECT_EQ(e.savings[i], original.savings[i]) << "story " << i;
+  }
+}
+
 TEST_F(EventBuilderTest, WithoutBaselineLeavesSavingsEmpty) {
   options_.baseline = nullptr;
   CostEvent e = BuildCostEvent(Context(), options_);
