@@ -29,8 +29,8 @@ class RecordStage final : public Stage {
   RunPolicy policy() const override { return RunPolicy::kAlways; }
 
   boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
-    telemetry::CostEvent event = telemetry::BuildCostEvent(ctx, options_);
-    (void)recorder_->Record(event);  // a refusal is counted and alarmed by the recorder
+    // A refusal is counted and alarmed by the recorder.
+    (void)recorder_->Record(telemetry::BuildCostEvent(ctx, options_));
     co_return absl::OkStatus();
   }
 
