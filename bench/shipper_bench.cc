@@ -1,12 +1,17 @@
 // shipper_bench: throughput of the distributed US-07 path on this box, with real servers
 // started like the tests do (redis-server, PostgreSQL 15 via runuser): N cost events XADDed to
-// the stream, then one PgShipper draining them into PostgreSQL (COPY + ON CONFLICT). Prints
-// events/s for the producer and for the shipper.
-//   shipper_bench [EVENTS] [SHIPPER_BATCH]
+// the stream, then WORKERS PgShippers of one consumer group draining them into PostgreSQL (binary
+// COPY + rollup upsert). Prints events/s for the producer and for the shipper.
+//   shipper_bench [EVENTS] [SHIPPER_BATCH] [WORKERS]
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <random>
+#include <thread>
+#include <vector>
 
 #include "telemetry/pg_shipper.h"
 #include "telemetry/pg_sink.h"
@@ -20,6 +25,7 @@ using namespace mangaassist;  // NOLINT: a benchmark's main
 int main(int argc, char** argv) {
   const int events = argc > 1 ? std::atoi(argv[1]) : 200'000;
   const int batch = argc > 2 ? std::atoi(argv[2]) : 5'000;
+  const int workers = argc > 3 ? std::max(1, std::atoi(argv[3])) : 1;
   auto redis = testing::RedisServer::Start();
   auto pg = testing::PostgresServer::Start();
   if (!redis.ok() || !pg.ok()) {
@@ -34,8 +40,10 @@ int main(int argc, char** argv) {
   auto producer = telemetry::NewRedisStreamSink(p);
   using Clock = std::chrono::steady_clock;
   auto t0 = Clock::now();
+  // Events of one hour, as a live stream has them: a 5,000-event batch covers seconds of
+  // traffic, so it touches tens of rollup cells (random hours would make it thousands).
   for (int done = 0; done < events; done += 1000) {
-    auto chunk = telemetry::RandomEvents(rng, std::min(1000, events - done), 1'793'000'000'000, 24,
+    auto chunk = telemetry::RandomEvents(rng, std::min(1000, events - done), 1'793'000'000'000, 1,
                                          "bench-" + std::to_string(done) + "-");
     if (absl::Status s = producer->Write(chunk); !s.ok()) {
       std::fprintf(stderr, "produce: %s\n", s.ToString().c_str());
@@ -44,30 +52,48 @@ int main(int argc, char** argv) {
   }
   const double produce_s = std::chrono::duration<double>(Clock::now() - t0).count();
 
-  telemetry::PgShipperOptions o;
-  o.redis_port = (*redis)->port();
-  o.pg_conninfo = (*pg)->conninfo();
-  o.batch_size = batch;
-  o.block = std::chrono::milliseconds(10);
-  auto shipper = telemetry::PgShipper::Create(o);
-  if (!shipper.ok()) {
-    std::fprintf(stderr, "shipper: %s\n", shipper.status().ToString().c_str());
-    return 1;
-  }
-  t0 = Clock::now();
-  int64_t shipped = 0;
-  while (shipped < events) {
-    auto n = (*shipper)->ShipOnce();
-    if (!n.ok()) {
-      std::fprintf(stderr, "ship: %s\n", n.status().ToString().c_str());
+  // `workers` shippers of one consumer group (distinct consumer names), one thread each, as
+  // `mangaassist ship --workers N` runs them.
+  std::vector<std::unique_ptr<telemetry::PgShipper>> shippers;
+  for (int w = 0; w < workers; ++w) {
+    telemetry::PgShipperOptions o;
+    o.redis_port = (*redis)->port();
+    o.pg_conninfo = (*pg)->conninfo();
+    o.batch_size = batch;
+    o.block = std::chrono::milliseconds(10);
+    o.consumer = "bench-" + std::to_string(w);
+    auto shipper = telemetry::PgShipper::Create(o);
+    if (!shipper.ok()) {
+      std::fprintf(stderr, "shipper: %s\n", shipper.status().ToString().c_str());
       return 1;
     }
-    shipped += *n;
+    shippers.push_back(*std::move(shipper));
   }
+  t0 = Clock::now();
+  std::atomic<int64_t> shipped{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> threads;
+  for (auto& shipper : shippers) {
+    threads.emplace_back([&, s = shipper.get()] {
+      while (shipped.load() < events && !failed.load()) {
+        auto n = s->ShipOnce();
+        if (!n.ok()) {
+          std::fprintf(stderr, "ship: %s\n", n.status().ToString().c_str());
+          failed = true;
+          return;
+        }
+        shipped += *n;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  if (failed.load()) return 1;
   const double ship_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::printf("shipper_bench: %d events, shipper batch %d\n", events, batch);
+  int64_t inserted = 0;
+  for (auto& shipper : shippers) inserted += shipper->inserted();
+  std::printf("shipper_bench: %d events, shipper batch %d, %d worker(s)\n", events, batch, workers);
   std::printf("  producer (XADD, pipelined 1000)  %.0f events/s\n", events / produce_s);
   std::printf("  shipper (XREADGROUP → COPY → XACK) %.0f events/s (%.2f s, %lld inserted)\n",
-              events / ship_s, ship_s, static_cast<long long>((*shipper)->inserted()));
+              events / ship_s, ship_s, static_cast<long long>(inserted));
   return 0;
 }

@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
   ship_cmd->add_option("--stream", ship.stream, "Stream key")->capture_default_str();
   ship_cmd->add_option("--group", ship.group, "Consumer group")->capture_default_str();
   ship_cmd->add_option("--consumer", ship.consumer, "Consumer name (default: host name)");
+  ship_cmd->add_option("--workers", ship.workers,
+                       "Shippers in this process (same group, consumers NAME-1..NAME-N)")
+      ->capture_default_str();
   ship_cmd->add_option("--batch", ship.batch, "Entries per PostgreSQL transaction")
       ->capture_default_str();
   ship_cmd->add_option("--retention-days", ship.retention_days,

@@ -3,7 +3,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "telemetry/pg_shipper.h"
@@ -36,21 +40,36 @@ int RunShip(const ShipOptions& options) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto shipper = telemetry::PgShipper::Create(o);
-  if (!shipper.ok()) {
-    std::cerr << "mangaassist ship: " << shipper.status().message() << "\n";
-    return 2;
+  // Workers share the consumer group; each has its own consumer name (and so its own pending
+  // entries to resume after a restart), Redis connection and PostgreSQL session.
+  const int workers = std::max(1, options.workers);
+  std::vector<std::unique_ptr<telemetry::PgShipper>> shippers;
+  for (int w = 1; w <= workers; ++w) {
+    telemetry::PgShipperOptions wo = o;
+    if (workers > 1) wo.consumer = o.consumer + "-" + std::to_string(w);
+    auto shipper = telemetry::PgShipper::Create(wo);
+    if (!shipper.ok()) {
+      std::cerr << "mangaassist ship: " << shipper.status().message() << "\n";
+      return 2;
+    }
+    shippers.push_back(*std::move(shipper));
   }
   std::cout << "shipping " << o.stream << " from " << o.redis_host << ":" << o.redis_port
-            << " to PostgreSQL as consumer '" << o.consumer << "'. Stop with Ctrl-C."
-            << std::endl;
-  (*shipper)->Start();
+            << " to PostgreSQL as consumer '" << o.consumer << "'"
+            << (workers > 1 ? " (" + std::to_string(workers) + " workers)" : std::string())
+            << ". Stop with Ctrl-C." << std::endl;
+  for (auto& shipper : shippers) shipper->Start();
   int sig = 0;
   sigwait(&signals, &sig);
-  (*shipper)->Stop();
-  std::cout << "stopped: " << (*shipper)->shipped() << " entries acknowledged, "
-            << (*shipper)->inserted() << " new rows, " << (*shipper)->dead()
-            << " undecodable set aside" << std::endl;
+  int64_t shipped = 0, inserted = 0, dead = 0;
+  for (auto& shipper : shippers) {
+    shipper->Stop();
+    shipped += shipper->shipped();
+    inserted += shipper->inserted();
+    dead += shipper->dead();
+  }
+  std::cout << "stopped: " << shipped << " entries acknowledged, " << inserted << " new rows, "
+            << dead << " undecodable set aside" << std::endl;
   return 0;
 }
 

@@ -16,6 +16,7 @@ struct ShipOptions {
   std::string postgres;                  // libpq conninfo (required)
   int batch = 500;
   int retention_days = 0;                // raw events kept in PostgreSQL; 0 = forever
+  int workers = 1;  // shippers in this process, consumers "<consumer>-1".."<consumer>-N" if > 1
 };
 
 int RunShip(const ShipOptions& options);

@@ -100,6 +100,11 @@ struct TelemetryConfig {
   std::string baseline_file = "../config/baseline.yaml";
   size_t ship_batch = 512;
   absl::Duration ship_interval = absl::Milliseconds(200);
+  // This pipeline's own cost per event (US-07's actual analytics line; see
+  // telemetry::OwnAnalyticsCostPerEvent): process CPU and bytes kept per event, as measured
+  // (docs/benchmarks.md).
+  int64_t own_cpu_us_per_event = 25;
+  size_t own_stored_bytes_per_event = 1536;
 };
 
 // --- cache (issue 8) ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 
@@ -34,7 +35,12 @@ std::string NewRequestId() {
   thread_local IdPool pool;
   uint8_t b[16];
   pool.Next(b);
-  b[6] = (b[6] & 0x0F) | 0x40;  // version 4
+  // UUIDv7 (RFC 9562 §5.7): 48-bit Unix milliseconds, then 74 random bits.
+  const auto ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count());
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(ms >> (40 - 8 * i));
+  b[6] = (b[6] & 0x0F) | 0x70;  // version 7
   b[8] = (b[8] & 0x3F) | 0x80;  // RFC 4122 variant
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(36, '-');

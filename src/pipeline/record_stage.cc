@@ -8,6 +8,7 @@
 #include "core/strings.h"
 #include "llm/token_estimator.h"
 #include "pipeline/stage_registry.h"
+#include "telemetry/baseline.h"
 #include "telemetry/event_builder.h"
 #include "telemetry/recorder.h"
 
@@ -17,8 +18,9 @@ namespace {
 class RecordStage final : public Stage {
  public:
   RecordStage(telemetry::Recorder* recorder, const telemetry::IdHasher* hasher,
-              const telemetry::Baseline* baseline, const llm::TokenEstimator* estimator)
-      : recorder_(recorder) {
+              const telemetry::Baseline* baseline, const llm::TokenEstimator* estimator,
+              core::Money own_cost)
+      : recorder_(recorder), own_cost_(own_cost) {
     options_.hasher = hasher;
     options_.baseline = baseline;
     options_.count_tokens = [estimator](std::string_view text, core::Lang lang) {
@@ -29,13 +31,16 @@ class RecordStage final : public Stage {
   RunPolicy policy() const override { return RunPolicy::kAlways; }
 
   boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
-    telemetry::CostEvent event = telemetry::BuildCostEvent(ctx, options_);
-    (void)recorder_->Record(event);  // a refusal is counted and alarmed by the recorder
+    // The event's own cost: this pipeline's analytics line (US-07 actual).
+    ctx.cost.Add(core::CostComponent::kAnalytics, own_cost_);
+    // A refusal is counted and alarmed by the recorder.
+    (void)recorder_->Record(telemetry::BuildCostEvent(ctx, options_));
     co_return absl::OkStatus();
   }
 
  private:
   telemetry::Recorder* const recorder_;
+  const core::Money own_cost_;
   telemetry::EventBuilderOptions options_;  // built once; read-only across requests
 };
 
@@ -46,8 +51,14 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeRecordStage(Services* services) {
     return absl::FailedPreconditionError(
         "telemetry is off (telemetry.enabled: false); enable it or drop the stage");
   }
+  const core::TelemetryConfig& t = services->config->telemetry;
+  absl::StatusOr<core::Money> own_cost = telemetry::OwnAnalyticsCostPerEvent(
+      *services->prices, services->baseline->params().region, t.own_cpu_us_per_event,
+      static_cast<int64_t>(t.own_stored_bytes_per_event), t.retention_days);
+  if (!own_cost.ok()) return own_cost.status();
   return std::make_unique<RecordStage>(services->recorder.get(), services->id_hasher.get(),
-                                       services->baseline.get(), services->token_estimator.get());
+                                       services->baseline.get(), services->token_estimator.get(),
+                                       *own_cost);
 }
 
 }  // namespace mangaassist::pipeline

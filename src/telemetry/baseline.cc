@@ -200,6 +200,25 @@ int64_t RoughTokenCount(std::string_view text) {
   return CeilDiv(ascii, 4) + other;
 }
 
+absl::StatusOr<core::Money> OwnAnalyticsCostPerEvent(const core::PriceTable& prices,
+                                                     const std::string& region,
+                                                     int64_t cpu_us_per_event,
+                                                     int64_t stored_bytes_per_event,
+                                                     int64_t retention_days) {
+  absl::StatusOr<Money> vcpu_hour = prices.Service("fargate", "x86_per_vcpu_hour");
+  if (!vcpu_hour.ok()) return vcpu_hour.status();
+  absl::StatusOr<Money> gb_month = prices.Service("ebs_gp3", "per_gb_month_storage");
+  if (!gb_month.ok()) return gb_month.status();
+  constexpr int64_t kMicrosPerHour = 3'600'000'000;
+  const int64_t cpu = DivRound(__int128{vcpu_hour->nanos()} * std::max<int64_t>(cpu_us_per_event, 0),
+                               kMicrosPerHour);
+  const int64_t storage =
+      DivRound(__int128{gb_month->nanos()} * std::max<int64_t>(stored_bytes_per_event, 0) *
+                   std::max<int64_t>(retention_days, 0),
+               __int128{kGiB} * 30);
+  return core::WithUplift(Money::FromNanos(cpu + storage), prices.UpliftPercent(region, "compute"));
+}
+
 absl::StatusOr<Baseline> LoadBaseline(const std::string& path, const core::PriceTable& prices) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open baseline ", path));

@@ -100,6 +100,19 @@ class Baseline {
       analytics_per_request_;
 };
 
+// What this gateway's own cost telemetry costs per event: US-07's actual analytics line, set
+// against the baseline's Kinesis + Firehose + Redshift line. Two parts, both measured on the
+// running system rather than assumed: the process CPU the event pipeline spends per event
+// (`cpu_us_per_event`, recorder_benchmark's process_us_per_event), priced as Fargate x86 vCPU
+// time; and the bytes kept per event (`stored_bytes_per_event`: raw row, indexes and rollups,
+// events.db size / rows) for `retention_days`, priced as EBS gp3 storage (30-day months). The
+// region's compute uplift applies. Money is rounded half away from zero once per part.
+absl::StatusOr<core::Money> OwnAnalyticsCostPerEvent(const core::PriceTable& prices,
+                                                     const std::string& region,
+                                                     int64_t cpu_us_per_event,
+                                                     int64_t stored_bytes_per_event,
+                                                     int64_t retention_days);
+
 // Loads config/baseline.yaml. Unknown keys, missing keys and bad values fail with
 // "file:line: key: problem"; every price it names must exist in `prices`.
 absl::StatusOr<Baseline> LoadBaseline(const std::string& path, const core::PriceTable& prices);

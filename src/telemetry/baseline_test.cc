@@ -156,6 +156,24 @@ TEST_F(BaselineTest, OutputIsCappedAtMaxTokens) {
   EXPECT_EQ(b->CostOf({12, 0, "recommendation", core::Lang::kEn}).output_tokens, 1'024);
 }
 
+// US-07's actual analytics line, by hand from config/pricing.yaml: Fargate x86 $0.04048 per
+// vCPU-hour = 40,480,000 nano-USD; EBS gp3 $0.08 per GB-month = 80,000,000 nano-USD.
+TEST_F(BaselineTest, OwnAnalyticsCostPerEventMatchesHandComputation) {
+  // 1 s of CPU: 40,480,000 / 3,600 = 11,244.4 → 11,244.
+  auto cpu = OwnAnalyticsCostPerEvent(prices_, "us-east-1", 1'000'000, 0, 30);
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  EXPECT_EQ(cpu->nanos(), 11'244);
+  // 1,536 bytes for 30 days (one month): 80,000,000 × 1,536 / 2^30 = 114.4 → 114; 25 µs of CPU
+  // adds 0.28 (rounded separately → 0).
+  auto typical = OwnAnalyticsCostPerEvent(prices_, "us-east-1", 25, 1'536, 30);
+  ASSERT_TRUE(typical.ok()) << typical.status();
+  EXPECT_EQ(typical->nanos(), 114);
+  // Tokyo's compute uplift (8%): 114 × 1.08 = 123.1 → 123. Twice the retention, twice storage.
+  EXPECT_EQ(OwnAnalyticsCostPerEvent(prices_, "ap-northeast-1", 25, 1'536, 30)->nanos(), 123);
+  EXPECT_EQ(OwnAnalyticsCostPerEvent(prices_, "us-east-1", 0, 1'536, 60)->nanos(), 229);
+  EXPECT_EQ(OwnAnalyticsCostPerEvent(prices_, "us-east-1", 0, 0, 30)->nanos(), 0);
+}
+
 TEST_F(BaselineTest, RejectsUnknownKeyWithFileLineAndKey) {
   std::string s = LoadError(Replace("  rag_top_k: 10", "  rag_topk: 10"));
   // The line of the misspelt key, counted in the file.

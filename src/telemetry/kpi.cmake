@@ -9,3 +9,9 @@ ma_library(ma_telemetry_kpi
 ma_test(telemetry_kpi_test
   SOURCES ${_telemetry_kpi_dir}/kpi_test.cc
   DEPS ma_telemetry_kpi)
+
+# Where reports read rollups from (SQLite of a config, or PostgreSQL): `mangaassist report` and
+# GET /admin/kpi.
+ma_library(ma_telemetry_kpi_source
+  SOURCES ${_telemetry_kpi_dir}/kpi_source.cc
+  DEPS ma_telemetry_kpi ma_telemetry_sinks ma_core absl::strings absl::time)

@@ -110,7 +110,7 @@ absl::StatusOr<int64_t> PgShipper::ShipOnce() {
 
   // Reply: nil (timeout) or [[stream, [[id, [field, value, ...] or nil], ...]]].
   std::vector<std::string> ids;
-  std::vector<CostEvent> events;
+  std::vector<EncodedEvent> events;
   std::vector<std::string> dead_payloads;
   if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
     const redisReply* entries = r->element[0]->element[1];
@@ -126,7 +126,7 @@ absl::StatusOr<int64_t> PgShipper::ShipOnce() {
       }
       absl::StatusOr<CostEvent> event = DecodeCostEventJson(payload);
       if (event.ok()) {
-        events.push_back(*std::move(event));
+        events.push_back({*std::move(event), std::move(payload)});
       } else {
         dead_payloads.push_back(std::move(payload));
       }

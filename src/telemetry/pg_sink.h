@@ -1,5 +1,8 @@
 // PostgreSQL event sink (US-07, distributed mode; schema: sql/cost_schema.h, the same tables the
-// SQLite sink uses). A batch is one transaction: COPY into a per-connection staging table, then
+// SQLite sink uses). A batch is one transaction. Normally it is a binary COPY straight into
+// cost_events plus one upsert of the batch's rollup cells (summed client-side). When the batch
+// holds a request_id already stored (a redelivery), that COPY fails on the primary key and the
+// batch goes, under a savepoint, through a per-connection staging table instead:
 //   INSERT INTO cost_events SELECT ... FROM staging ON CONFLICT (request_id) DO NOTHING RETURNING
 // feeding the hourly rollup upsert, so only the rows actually inserted are counted.
 // PgEventStore is that logic on one connection (not thread-safe; PgShipper owns one);
@@ -44,7 +47,7 @@ class PgEventStore {
   // runs inside the transaction just before COMMIT; a non-OK status rolls back (a test hook for
   // a crash before commit). Returns the number of events actually inserted. Unavailable when the
   // connection is lost (it is re-established on the next call).
-  absl::StatusOr<int64_t> WriteBatch(const std::vector<CostEvent>& batch, int64_t horizon_ms,
+  absl::StatusOr<int64_t> WriteBatch(const std::vector<EncodedEvent>& batch, int64_t horizon_ms,
                                      const std::function<absl::Status()>& before_commit = {});
   absl::StatusOr<std::vector<HourlyRollup>> Rollups(int64_t from_ms, int64_t to_ms);
   absl::StatusOr<int64_t> CountEvents();
@@ -54,9 +57,14 @@ class PgEventStore {
       : conninfo_(std::move(conninfo)), statement_timeout_ms_(statement_timeout_ms) {}
   absl::Status EnsureConnected();
   absl::Status Exec(const std::string& sql);
-  absl::Status WriteInTransaction(const std::vector<CostEvent>& batch, int64_t horizon_ms,
+  absl::Status WriteInTransaction(const std::vector<EncodedEvent>& batch, int64_t horizon_ms,
                                   const std::function<absl::Status()>& before_commit,
                                   int64_t* inserted);
+  // COPY (FORMAT binary) of `rows` into `table`; on a server error `sqlstate` gets its code.
+  absl::Status CopyRows(const char* table, const std::vector<const EncodedEvent*>& rows,
+                        std::string* sqlstate);
+  // Adds `rows` (all inserted) to cost_rollup_hourly.
+  absl::Status UpsertRollups(const std::vector<const EncodedEvent*>& rows);
   absl::Status Error(const std::string& what);
 
   const std::string conninfo_;

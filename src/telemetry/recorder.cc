@@ -1,5 +1,8 @@
 #include "telemetry/recorder.h"
 
+#include <algorithm>
+#include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -18,8 +21,10 @@ absl::StatusOr<std::unique_ptr<Recorder>> Recorder::Start(RecorderOptions option
   }
   if (options.spool.metrics == nullptr) options.spool.metrics = metrics;
   Recorder* self = r.get();
-  // Wake the shipper as soon as records become durable instead of at its next poll.
-  options.spool.on_durable = [self](uint64_t) {
+  // Wake the shipper early once a full batch is durable; smaller backlogs wait for its poll.
+  const uint64_t full_batch = std::max<size_t>(options.ship_batch, 1);
+  options.spool.on_durable = [self, full_batch](uint64_t durable) {
+    if (durable + 1 < self->next_to_ship_.load(std::memory_order_relaxed) + full_batch) return;
     absl::MutexLock lock(&self->mu_);
     self->wake_ = true;
   };
@@ -36,6 +41,7 @@ absl::StatusOr<std::unique_ptr<Recorder>> Recorder::Start(RecorderOptions option
   if (!spool.ok()) return spool.status();
   r->spool_ = *std::move(spool);
   r->cursor_ = r->spool_->committed();
+  r->next_to_ship_.store(r->cursor_.seq);
   r->options_ = std::move(options);
   r->shipper_ = std::thread([self] { self->ShipLoop(); });
   return r;
@@ -43,10 +49,28 @@ absl::StatusOr<std::unique_ptr<Recorder>> Recorder::Start(RecorderOptions option
 
 Recorder::~Recorder() { Stop(); }
 
-absl::Status Recorder::Record(const CostEvent& event) {
-  absl::Status s = spool_->Append(EncodeCostEventJson(event), RecordClass::kCost);
+namespace {
+
+// A cost event the spool's writer thread encodes.
+class CostEventRecord final : public DeferredRecord {
+ public:
+  explicit CostEventRecord(CostEvent event) : event_(std::move(event)) {}
+  // Typical events encode to 0.6–1 KB; the quota needs only a fair estimate.
+  size_t SizeHint() const override { return 1024; }
+  void EncodeTo(std::string* out) override { *out = EncodeCostEventJson(event_); }
+
+ private:
+  CostEvent event_;
+};
+
+}  // namespace
+
+absl::Status Recorder::Record(CostEvent event) {
+  std::string request_id = event.request_id;  // for the log line; the event moves on
+  absl::Status s = spool_->Append(std::make_unique<CostEventRecord>(std::move(event)),
+                                  RecordClass::kCost);
   if (!s.ok()) {
-    spdlog::error("[{}] cost event refused by the spool: {}", event.request_id, s.ToString());
+    spdlog::error("[{}] cost event refused by the spool: {}", request_id, s.ToString());
     return s;
   }
   recorded_->Inc();
@@ -58,9 +82,9 @@ absl::StatusOr<size_t> Recorder::ShipOnce() {
       spool_->ReadFrom(cursor_, options_.ship_batch);
   if (!records.ok()) return records.status();
   if (records->empty()) return 0;
-  std::vector<CostEvent> batch;
+  std::vector<EncodedEvent> batch;
   batch.reserve(records->size());
-  for (const SpoolRecord& rec : *records) {
+  for (SpoolRecord& rec : *records) {
     absl::StatusOr<CostEvent> event = DecodeCostEventJson(rec.payload);
     if (!event.ok()) {
       // Written by a newer or broken build: it stays in the segment files for inspection;
@@ -70,15 +94,16 @@ absl::StatusOr<size_t> Recorder::ShipOnce() {
       undecodable_->Inc();
       continue;
     }
-    batch.push_back(*std::move(event));
+    batch.push_back({*std::move(event), std::move(rec.payload)});
   }
   if (!batch.empty()) {
-    absl::Status written = options_.writer->Write(batch);
+    absl::Status written = options_.writer->WriteEncoded(batch);
     if (!written.ok()) return written;
   }
   absl::Status committed = spool_->Commit(records->back().next);
   if (!committed.ok()) return committed;
   cursor_ = records->back().next;
+  next_to_ship_.store(cursor_.seq, std::memory_order_relaxed);
   shipped_total_->Inc(static_cast<int64_t>(batch.size()));
   shipped_.fetch_add(static_cast<int64_t>(batch.size()));
   return records->size();

@@ -26,8 +26,10 @@ namespace mangaassist::telemetry {
 struct RecorderOptions {
   SpoolOptions spool;
   std::unique_ptr<EventWriter> writer;           // where shipped events go (required)
-  size_t ship_batch = 512;                       // records per writer batch
-  absl::Duration ship_interval = absl::Milliseconds(200);  // idle poll of the spool
+  // Records per writer batch. The shipper ships when a full batch is durable, or every
+  // ship_interval otherwise: a steady trickle never costs one sink transaction per request.
+  size_t ship_batch = 512;
+  absl::Duration ship_interval = absl::Milliseconds(200);
   absl::Duration retry_backoff = absl::Seconds(1);         // after a writer error
   absl::Duration stop_grace = absl::Seconds(10);           // Stop(): time to drain
   core::Registry* metrics = nullptr;             // null: a private registry
@@ -40,9 +42,10 @@ class Recorder {
   Recorder(const Recorder&) = delete;
   Recorder& operator=(const Recorder&) = delete;
 
-  // Encodes and spools `event` as a cost record. An error means the event could not be
-  // accepted (quota, disk): it is counted and the recorder reports degraded().
-  absl::Status Record(const CostEvent& event);
+  // Spools `event` as a cost record; it is encoded later, on the spool's writer thread. An
+  // error means the event could not be accepted (quota, disk): it is counted and the recorder
+  // reports degraded().
+  absl::Status Record(CostEvent event);
   // The spool refused a cost event or the disk failed; /readyz reports it.
   bool degraded() const { return spool_->degraded(); }
   // Events the shipper handed to the writer so far (for tests and metrics).
@@ -65,6 +68,7 @@ class Recorder {
   core::Counter* ship_errors_ = nullptr;
   core::Counter* undecodable_ = nullptr;
   std::atomic<int64_t> shipped_{0};
+  std::atomic<uint64_t> next_to_ship_{0};  // the committed cursor's seq (shipper-thread writes)
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

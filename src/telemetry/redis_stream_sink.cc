@@ -8,7 +8,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "telemetry/event_codec.h"
 
 namespace mangaassist::telemetry {
 namespace {
@@ -27,12 +26,13 @@ class RedisStreamSink final : public EventWriter {
     Drop();
   }
 
-  absl::Status Write(const std::vector<CostEvent>& batch) override ABSL_LOCKS_EXCLUDED(mu_) {
+  absl::Status WriteEncoded(const std::vector<EncodedEvent>& batch) override
+      ABSL_LOCKS_EXCLUDED(mu_) {
     if (batch.empty()) return absl::OkStatus();
     absl::MutexLock lock(&mu_);
     if (absl::Status s = Connect(); !s.ok()) return s;
-    for (const CostEvent& e : batch) {
-      std::string json = EncodeCostEventJson(e);
+    for (const EncodedEvent& e : batch) {
+      const std::string& json = e.json;
       const char* argv[] = {
           "XADD", options_.stream.c_str(), "MAXLEN", "~", max_len_.c_str(), "*", "e", json.c_str()};
       size_t lens[] = {4, options_.stream.size(), 6, 1, max_len_.size(), 1, 1, json.size()};

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -277,29 +278,69 @@ absl::Status WriteFileDurably(const std::string& dir, const std::string& name,
 
 absl::StatusOr<SealResult> SealSegment(const std::string& dir, uint64_t index, uint64_t valid_bytes,
                                        int zstd_level) {
+  // Streamed through zstd in 1 MiB pieces: memory stays a few MiB whatever the segment size (a
+  // whole-file read plus a compressBound buffer cost 2× the segment per seal).
+  constexpr size_t kPiece = 1 << 20;
   const std::string raw_path = dir + "/" + SegmentFileName(index, false);
-  absl::StatusOr<std::string> raw = ReadWholeFile(raw_path);
-  if (!raw.ok()) return raw.status();
-  if (raw->size() < valid_bytes) {
-    return absl::DataLossError(absl::StrCat(raw_path, ": shorter than its durable length"));
+  const std::string name = SegmentFileName(index, true);
+  const std::string path = dir + "/" + name;
+  const std::string tmp = path + ".tmp";
+  Fd in(::open(raw_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return ErrnoStatus(errno, "open " + raw_path);
+  Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (out.get() < 0) return ErrnoStatus(errno, "create " + tmp);
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  if (cctx == nullptr) return absl::ResourceExhaustedError("zstd: cannot create a context");
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, zstd_level);
+  ZSTD_CCtx_setPledgedSrcSize(cctx.get(), valid_bytes);
+  std::string input(kPiece, '\0');
+  std::string output(ZSTD_CStreamOutSize(), '\0');
+  uint64_t read_total = 0, written_total = 0;
+  bool last = valid_bytes == 0;
+  while (true) {
+    size_t got = 0;
+    if (!last) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(kPiece, valid_bytes - read_total));
+      ssize_t n = ::pread(in.get(), input.data(), want, static_cast<off_t>(read_total));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus(errno, "read " + raw_path);
+      }
+      if (n == 0) {
+        return absl::DataLossError(absl::StrCat(raw_path, ": shorter than its durable length"));
+      }
+      got = static_cast<size_t>(n);
+      read_total += got;
+      last = read_total == valid_bytes;
+    }
+    ZSTD_inBuffer zin{input.data(), got, 0};
+    const ZSTD_EndDirective mode = last ? ZSTD_e_end : ZSTD_e_continue;
+    for (;;) {
+      ZSTD_outBuffer zout{output.data(), output.size(), 0};
+      const size_t remaining = ZSTD_compressStream2(cctx.get(), &zout, &zin, mode);
+      if (ZSTD_isError(remaining)) {
+        return absl::InternalError(
+            absl::StrCat("zstd compress ", raw_path, ": ", ZSTD_getErrorName(remaining)));
+      }
+      if (absl::Status s = WriteAll(out.get(), std::string_view(output.data(), zout.pos), tmp);
+          !s.ok()) {
+        return s;
+      }
+      written_total += zout.pos;
+      const bool done = last ? remaining == 0 : zin.pos == zin.size;
+      if (done) break;
+    }
+    if (last) break;
   }
-  raw->resize(static_cast<size_t>(valid_bytes));
-  std::string compressed(ZSTD_compressBound(raw->size()), '\0');
-  size_t n =
-      ZSTD_compress(compressed.data(), compressed.size(), raw->data(), raw->size(), zstd_level);
-  if (ZSTD_isError(n)) {
-    return absl::InternalError(
-        absl::StrCat("zstd compress ", raw_path, ": ", ZSTD_getErrorName(n)));
-  }
-  compressed.resize(n);
-  if (absl::Status s = WriteFileDurably(dir, SegmentFileName(index, true), compressed); !s.ok()) {
-    return s;
-  }
+  if (::fsync(out.get()) != 0) return ErrnoStatus(errno, "fsync " + tmp);
+  if (absl::Status s = out.Close(tmp); !s.ok()) return s;
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, "rename " + tmp);
+  if (absl::Status s = FsyncDir(dir); !s.ok()) return s;
   // The sealed file is durable; the unsealed twin is now redundant (recovery removes it too).
   if (::unlink(raw_path.c_str()) != 0 && errno != ENOENT) {
     return ErrnoStatus(errno, "unlink " + raw_path);
   }
-  return SealResult{.raw_bytes = raw->size(), .compressed_bytes = compressed.size()};
+  return SealResult{.raw_bytes = valid_bytes, .compressed_bytes = written_total};
 }
 
 }  // namespace mangaassist::telemetry

@@ -64,14 +64,24 @@ HourlyRollup RollupCellOf(const CostEvent& event);
 // Order of Rollups(): hour, then tier, lang, route (enum order), then model (bytewise).
 bool RollupCellLess(const HourlyRollup& a, const HourlyRollup& b);
 
+// A cost event with its canonical JSON (EncodeCostEventJson), which stores keep as the raw
+// record and the Redis Stream carries. Shippers read events already encoded (spool, stream) and
+// hand both on, so no event is encoded twice on its way to the store.
+struct EncodedEvent {
+  CostEvent event;
+  std::string json;
+};
+
 class EventWriter {
  public:
   virtual ~EventWriter() = default;
   // Durably hands `batch` on. Idempotent by request_id wherever the events end up: an event whose
   // request_id is already stored (earlier, or earlier in the same batch) is stored once and
   // counted once in the rollups. Unavailable / DeadlineExceeded when the backend is unreachable:
-  // the caller keeps the batch (the spool) and retries.
-  [[nodiscard]] virtual absl::Status Write(const std::vector<CostEvent>& batch) = 0;
+  // the caller keeps the batch (the spool) and retries. `json` must be the event's encoding.
+  [[nodiscard]] virtual absl::Status WriteEncoded(const std::vector<EncodedEvent>& batch) = 0;
+  // The same for events not encoded yet (encodes each once).
+  [[nodiscard]] absl::Status Write(const std::vector<CostEvent>& batch);
 };
 
 class EventSink : public EventWriter {
@@ -80,7 +90,7 @@ class EventSink : public EventWriter {
   // events older than it are deleted on write, and an incoming event already older than it is
   // dropped whole (raw and rollup): its request_id could no longer be de-duplicated, so storing
   // it could count it twice. Rollups are kept forever.
-  [[nodiscard]] absl::Status Write(const std::vector<CostEvent>& batch) override = 0;
+  [[nodiscard]] absl::Status WriteEncoded(const std::vector<EncodedEvent>& batch) override = 0;
 
   // Rollup cells with from_ms <= hour_start_ms < to_ms, in RollupCellLess order.
   [[nodiscard]] virtual absl::StatusOr<std::vector<HourlyRollup>> Rollups(int64_t from_ms,

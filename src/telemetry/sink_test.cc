@@ -7,7 +7,9 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -153,6 +155,21 @@ TEST_P(EventSinkTest, DuplicateInsideOneBatchCountsOnce) {
   batch.push_back(events[3]);
   ASSERT_TRUE(sink_->Write(batch).ok());
   EXPECT_EQ(Count(*sink_), 10);
+  EXPECT_EQ(All(*sink_), BruteForce(events, kAllFrom, kAllTo));
+}
+
+// One large batch touching more rollup cells than one SQL statement can take parameters for
+// (PostgreSQL: 65,535), written twice: the second time every id is a duplicate.
+TEST_P(EventSinkTest, OneBatchWithThousandsOfCells) {
+  auto events = RandomEvents(rng_, 6000, t0_ - 3 * kMillisPerHour, 400, "big-");
+  std::set<std::tuple<int64_t, core::Tier, core::Lang, core::Route, std::string>> cells;
+  for (const CostEvent& e : events) {
+    cells.insert({HourStartMs(e.ts_unix_ms), e.tier, e.lang, e.route, e.model});
+  }
+  ASSERT_GT(cells.size(), 1'700u);  // > 65,535 / 39 parameters per cell
+  ASSERT_TRUE(sink_->Write(events).ok());
+  ASSERT_TRUE(sink_->Write(events).ok());
+  EXPECT_EQ(Count(*sink_), 6000);
   EXPECT_EQ(All(*sink_), BruteForce(events, kAllFrom, kAllTo));
 }
 

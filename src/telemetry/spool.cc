@@ -387,13 +387,25 @@ void Spool::RefuseCost() {
 }
 
 absl::Status Spool::Append(std::string record, RecordClass cls, uint64_t* seq) {
+  const size_t size = record.size();
+  return Enqueue(std::move(record), nullptr, size, cls, seq);
+}
+
+absl::Status Spool::Append(std::unique_ptr<DeferredRecord> record, RecordClass cls,
+                           uint64_t* seq) {
+  const size_t size = std::min<size_t>(record->SizeHint(), kMaxRecordBytes);
+  return Enqueue(std::string(), std::move(record), size, cls, seq);
+}
+
+absl::Status Spool::Enqueue(std::string record, std::unique_ptr<DeferredRecord> deferred,
+                            size_t size, RecordClass cls, uint64_t* seq) {
   if (seq != nullptr) *seq = 0;
   const bool cost = cls == RecordClass::kCost;
-  if (record.size() > kMaxRecordBytes) {
+  if (size > kMaxRecordBytes) {
     if (cost) RefuseCost();
     return absl::InvalidArgumentError("spool: record larger than kMaxRecordBytes");
   }
-  const uint64_t bytes = EncodedRecordBytes(record.size());
+  const uint64_t bytes = EncodedRecordBytes(size);
   {
     absl::MutexLock lock(&mu_);
     if (!writer_error_.ok() || stopping_) {
@@ -421,7 +433,7 @@ absl::Status Spool::Append(std::string record, RecordClass cls, uint64_t* seq) {
       return absl::ResourceExhaustedError("spool: disk quota full, cost event refused");
     }
     const uint64_t s = next_seq_++;
-    queue_.push_back(Pending{std::move(record), s, cost});
+    queue_.push_back(Pending{std::move(record), std::move(deferred), s, cost});
     queued_bytes_ += bytes;
     metrics_->queue_depth.Set(static_cast<int64_t>(queue_.size()));
     if (seq != nullptr) *seq = s;
@@ -532,6 +544,14 @@ void Spool::WriterLoop() {
           mu_.Await(absl::Condition(&has_work));
         }
       }
+      // Linger for company: one write (and fsync) for many records.
+      if (options_.linger > absl::ZeroDuration() && !queue_.empty() &&
+          queue_.size() < kLingerRecords) {
+        auto full = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return queue_.size() >= kLingerRecords || stopping_ || flush_target_ > durable_seq_;
+        };
+        mu_.AwaitWithTimeout(absl::Condition(&full), options_.linger);
+      }
       batch.swap(queue_);
       queued_bytes_ = 0;
       metrics_->queue_depth.Set(0);
@@ -577,6 +597,15 @@ absl::Status Spool::WriteBatch(std::vector<Pending>& batch) {
     return absl::OkStatus();
   };
   for (Pending& p : batch) {
+    if (p.deferred != nullptr) {
+      p.deferred->EncodeTo(&p.payload);
+      p.deferred.reset();
+      if (p.payload.size() > kMaxRecordBytes) {
+        spdlog::error("spool: record {} encodes to {} bytes (> {}); an empty record stands in",
+                      p.seq, p.payload.size(), kMaxRecordBytes);
+        p.payload.clear();
+      }
+    }
     const uint64_t bytes = EncodedRecordBytes(p.payload.size());
     if (active_written_ + buffer.size() > kSegmentHeaderBytes &&
         active_written_ + buffer.size() + bytes > options_.segment_bytes) {

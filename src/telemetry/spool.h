@@ -59,6 +59,16 @@ enum class FsyncPolicy {
   kInterval,    // fsync at most every fsync_interval (or on Flush/Stop); acks wait for it
 };
 
+// A record whose bytes are produced on the spool's writer thread, which keeps encoding off the
+// request path. EncodeTo runs once, on the writer thread; SizeHint stands in for the size in
+// quota accounting until then.
+class DeferredRecord {
+ public:
+  virtual ~DeferredRecord() = default;
+  virtual size_t SizeHint() const = 0;
+  virtual void EncodeTo(std::string* out) = 0;
+};
+
 struct SpoolOptions {
   std::string dir;                      // created if missing; one Spool per directory
   uint64_t segment_bytes = 8ull << 20;  // an active segment is sealed once it reaches this
@@ -67,6 +77,10 @@ struct SpoolOptions {
   uint64_t quota_bytes = 1ull << 30;   // disk (all segment files) + queued bytes
   int cost_reserve_percent = 10;  // share of the quota (0–100) only cost records may use
   int zstd_level = 3;
+  // The writer waits up to this long after the first queued record for more (or until
+  // kLingerRecords are queued) before writing, so a busy spool makes one write and, under
+  // kEveryBatch, one fsync per few milliseconds instead of one per request. Zero: write at once.
+  absl::Duration linger = absl::Milliseconds(5);
   const core::Clock* clock = nullptr;  // null: the system clock; must outlive the spool
   core::Registry* metrics = nullptr;   // null: a private registry; must outlive the spool
   // Called on the writer thread after each fsync with the highest acknowledged sequence
@@ -108,6 +122,13 @@ class Spool {
   // `seq`, when given, receives the record's sequence number (0 when it was not queued).
   // Never blocks on I/O: this is the request path.
   absl::Status Append(std::string record, RecordClass cls, uint64_t* seq = nullptr);
+  // The same for a record encoded later on the writer thread. Should its encoding exceed
+  // kMaxRecordBytes, an empty record takes its sequence number (sequence numbers stay dense;
+  // consumers see a record that does not decode) and the writer logs it.
+  absl::Status Append(std::unique_ptr<DeferredRecord> record, RecordClass cls,
+                      uint64_t* seq = nullptr);
+  // Records the writer takes at once without lingering further.
+  static constexpr size_t kLingerRecords = 256;
 
   // Blocks until record `seq` is durable: OK, the writer's error, FailedPrecondition when the
   // spool stopped without writing it, or DeadlineExceeded.
@@ -142,9 +163,12 @@ class Spool {
   struct Metrics;
   struct Pending {
     std::string payload;
+    std::unique_ptr<DeferredRecord> deferred;  // encoded into payload by the writer
     uint64_t seq;
     bool cost;
   };
+  absl::Status Enqueue(std::string record, std::unique_ptr<DeferredRecord> deferred,
+                       size_t size, RecordClass cls, uint64_t* seq);
   struct SegmentInfo {
     bool sealed = false;
     uint64_t raw_bytes = 0;   // logical length; for the active segment, its durable length

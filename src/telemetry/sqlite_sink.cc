@@ -14,7 +14,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "telemetry/event_codec.h"
 #include "telemetry/sql/cost_schema.h"
 
 namespace mangaassist::telemetry {
@@ -113,7 +112,8 @@ class SqliteSink final : public EventSink {
     return absl::OkStatus();
   }
 
-  absl::Status Write(const std::vector<CostEvent>& batch) override ABSL_LOCKS_EXCLUDED(mu_) {
+  absl::Status WriteEncoded(const std::vector<EncodedEvent>& batch) override
+      ABSL_LOCKS_EXCLUDED(mu_) {
     if (batch.empty()) return absl::OkStatus();
     absl::MutexLock lock(&mu_);
     const int64_t horizon =
@@ -175,7 +175,7 @@ class SqliteSink final : public EventSink {
   }
 
  private:
-  absl::Status WriteInTransaction(const std::vector<CostEvent>& batch, int64_t horizon)
+  absl::Status WriteInTransaction(const std::vector<EncodedEvent>& batch, int64_t horizon)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (options_.retention_days > 0) {
       sqlite3_bind_int64(delete_old_->get(), 1, horizon);
@@ -184,8 +184,9 @@ class SqliteSink final : public EventSink {
     // Rollup deltas of the rows actually inserted, aggregated here: one upsert per cell.
     std::map<HourlyRollup, HourlyRollup, CellLess> cells;
     sqlite3_stmt* ins = insert_event_->get();
-    for (const CostEvent& e : batch) {
-      if (e.ts_unix_ms < horizon) continue;  // see EventSink::Write
+    for (const EncodedEvent& encoded : batch) {
+      const CostEvent& e = encoded.event;
+      if (e.ts_unix_ms < horizon) continue;  // see EventSink::WriteEncoded
       int i = 1;
       BindText(ins, i++, e.request_id);
       sqlite3_bind_int64(ins, i++, e.ts_unix_ms);
@@ -199,7 +200,8 @@ class SqliteSink final : public EventSink {
       BindText(ins, i++, core::RouteName(e.route));
       BindText(ins, i++, e.model);
       for (int64_t v : sql::MeasuresOf(e)) sqlite3_bind_int64(ins, i++, v);
-      BindText(ins, i++, EncodeCostEventJson(e));
+      sqlite3_bind_text(ins, i++, encoded.json.data(), static_cast<int>(encoded.json.size()),
+                        SQLITE_STATIC);  // outlives the step
       if (absl::Status s = Step(insert_event_.get()); !s.ok()) return s;
       if (sqlite3_changes(db_) == 1) {
         HourlyRollup cell = RollupCellOf(e);

@@ -343,10 +343,16 @@ TEST_F(CacheApiTest, CacheHitsShowAsTheUs03HitRateInTheKpiRollup) {
   ASSERT_TRUE(us03.value.has_value()) << us03.note;
   EXPECT_DOUBLE_EQ(*us03.value, 0.75);
   EXPECT_EQ(us03.status, telemetry::KpiStatus::kOnTrack);
-  // Each hit credits US-03 with what the original call paid.
+  // Each hit credits US-03 with what the original call paid for the model (its LLM lines; the
+  // event's own analytics line is not the call's).
   core::Money paid;
   for (const auto& r : *rollups) {
-    if (r.route == core::Route::kHaiku) paid += r.Total();
+    if (r.route != core::Route::kHaiku) continue;
+    for (core::CostComponent c : {core::CostComponent::kLlmInput, core::CostComponent::kLlmOutput,
+                                  core::CostComponent::kLlmCacheRead,
+                                  core::CostComponent::kLlmCacheWrite}) {
+      paid += r.cost[static_cast<size_t>(c)];
+    }
   }
   EXPECT_GT(paid.nanos(), 0);
   EXPECT_GE(us03.savings.nanos(), 3 * paid.nanos());

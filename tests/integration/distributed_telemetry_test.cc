@@ -82,7 +82,7 @@ TEST(DistributedTelemetryTest, TwoReplicasThroughRedisAndTheShipperLandInPostgre
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     execl(kBinary, kBinary, "ship", "--redis", redis_addr.c_str(), "--postgres", conninfo.c_str(),
-          "--consumer", "test-shipper", static_cast<char*>(nullptr));
+          "--consumer", "test-shipper", "--workers", "2", static_cast<char*>(nullptr));
     _exit(127);
   }
   telemetry::PostgresSinkOptions o;

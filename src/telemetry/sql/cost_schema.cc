@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/language.h"
+#include "telemetry/event_codec.h"
 
 namespace mangaassist::telemetry {
 
@@ -22,6 +23,13 @@ bool HourlyRollup::operator==(const HourlyRollup& o) const {
          tokens.cache_read_tokens == o.tokens.cache_read_tokens &&
          tokens.cache_write_tokens == o.tokens.cache_write_tokens && cost == o.cost &&
          baseline == o.baseline && baseline_cost == o.baseline_cost && savings == o.savings;
+}
+
+absl::Status EventWriter::Write(const std::vector<CostEvent>& batch) {
+  std::vector<EncodedEvent> encoded;
+  encoded.reserve(batch.size());
+  for (const CostEvent& e : batch) encoded.push_back({e, EncodeCostEventJson(e)});
+  return WriteEncoded(encoded);
 }
 
 HourlyRollup RollupCellOf(const CostEvent& event) {
