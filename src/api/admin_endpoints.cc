@@ -1,4 +1,6 @@
 // The admin endpoints (SPEC §3), each behind AdminAuth:
+//   GET /admin/kpi?from=&to=&format=json|text|html — the Unified KPI Rollup from the stored
+//     hourly rollups (US-07), the last 24 hours by default; from/to as RFC 3339 or unix ms.
 //   POST /admin/cache/invalidate — drop cached entries (US-03) by
 //     {"keyspace": "llmresp"}                        the whole keyspace
 //     {"keyspace": "product", "prefix": "isbn:97"}   keys of a keyspace starting with a prefix
@@ -12,27 +14,102 @@
 
 #include <string>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/this_coro.hpp>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "api/gateway.h"
 #include "cache/cache.h"
 #include "cache/response_key.h"
 #include "core/status.h"
 #include "core/strings.h"
+#include "http/query.h"
 #include "llm/models.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
+#include "telemetry/kpi_source.h"
 
 namespace mangaassist::api {
 
+std::optional<http::Response> Gateway::AdminDenied(const http::Request& req,
+                                                   const http::RequestInfo& info) const {
+  absl::Status auth = admin_auth_.Check(req);
+  if (auth.ok()) return std::nullopt;
+  http::Response res = http::ErrorResponse(auth, info.request_id);
+  if (auth.code() == absl::StatusCode::kUnauthenticated) {
+    res.set(boost::beast::http::field::www_authenticate, "Bearer");
+  }
+  return res;
+}
+
+boost::asio::awaitable<http::Response> Gateway::Kpi(http::Request& req, http::RequestInfo& info) {
+  if (auto denied = AdminDenied(req, info)) co_return *std::move(denied);
+  auto bad = [&info](std::string message) {
+    return http::ErrorResponse(absl::InvalidArgumentError(std::move(message)), info.request_id);
+  };
+  auto query = http::ParseQuery(req.target());
+  if (!query.ok()) co_return bad(std::string(query.status().message()));
+  for (const auto& [name, value] : *query) {
+    if (name != "from" && name != "to" && name != "format") {
+      co_return bad(absl::StrCat("unknown parameter '", name, "' (use from, to, format)"));
+    }
+  }
+  int64_t to_ms = absl::ToUnixMillis(services_->clock->Now());
+  if (auto it = query->find("to"); it != query->end()) {
+    auto when = telemetry::ParseReportTime(it->second);
+    if (!when.ok()) co_return bad(absl::StrCat("to: ", when.status().message()));
+    to_ms = *when;
+  }
+  int64_t from_ms = to_ms - telemetry::kMillisPerDay;
+  if (auto it = query->find("from"); it != query->end()) {
+    auto when = telemetry::ParseReportTime(it->second);
+    if (!when.ok()) co_return bad(absl::StrCat("from: ", when.status().message()));
+    from_ms = *when;
+  }
+  if (from_ms >= to_ms) co_return bad("'from' must be before 'to'");
+  std::string format = "json";
+  if (auto it = query->find("format"); it != query->end()) format = it->second;
+  if (format != "json" && format != "text" && format != "html") {
+    co_return bad(absl::StrCat("format '", format, "' is not one of json|text|html"));
+  }
+  const core::TelemetryConfig& t = config_->telemetry;
+  if (t.sink == "redis" && t.report_postgres.empty()) {
+    co_return http::ErrorResponse(
+        absl::FailedPreconditionError("the events are in PostgreSQL (telemetry.sink: redis); set "
+                                      "telemetry.report_postgres to read them"),
+        info.request_id);
+  }
+
+  // The queries block: run them on the admin thread, then come back.
+  auto home = co_await boost::asio::this_coro::executor;
+  co_await boost::asio::post(*admin_pool_, boost::asio::use_awaitable);
+  absl::StatusOr<telemetry::KpiReport> report = [&]() -> absl::StatusOr<telemetry::KpiReport> {
+    auto sink = telemetry::OpenReportSink(*config_, t.sink == "redis" ? t.report_postgres : "");
+    // No database yet: nothing has been recorded, which is a report with no requests.
+    if (absl::IsNotFound(sink.status())) {
+      return telemetry::ComputeKpi({}, config_->pipeline.stages, from_ms, to_ms);
+    }
+    if (!sink.ok()) return sink.status();
+    return telemetry::LoadKpiReport(**sink, *config_, from_ms, to_ms);
+  }();
+  co_await boost::asio::post(home, boost::asio::use_awaitable);
+  if (!report.ok()) {
+    spdlog::warn("[{}] admin: kpi: {}", info.request_id, report.status().ToString());
+    co_return http::ErrorResponse(report.status(), info.request_id);
+  }
+  if (format == "json") co_return http::JsonResponse(200, telemetry::KpiJson(*report));
+  http::Response res{boost::beast::http::status::ok, 11};
+  res.set(boost::beast::http::field::content_type,
+          format == "html" ? "text/html; charset=utf-8" : "text/plain; charset=utf-8");
+  res.body() = format == "html" ? telemetry::KpiHtml(*report) : telemetry::KpiText(*report);
+  co_return res;
+}
+
 boost::asio::awaitable<http::Response> Gateway::InvalidateCache(http::Request& req,
                                                                 http::RequestInfo& info) {
-  if (absl::Status auth = admin_auth_.Check(req); !auth.ok()) {
-    http::Response res = http::ErrorResponse(auth, info.request_id);
-    if (auth.code() == absl::StatusCode::kUnauthenticated) {
-      res.set(boost::beast::http::field::www_authenticate, "Bearer");
-    }
-    co_return res;
-  }
+  if (auto denied = AdminDenied(req, info)) co_return *std::move(denied);
   auto bad = [&info](std::string message) {
     return http::ErrorResponse(absl::InvalidArgumentError(std::move(message)), info.request_id);
   };

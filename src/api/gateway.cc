@@ -67,6 +67,8 @@ void Gateway::AddRoutes() {
               [this](http::Request& req, http::RequestInfo& info) {
                 return InvalidateCache(req, info);
               });
+  router_.Add(bhttp::verb::get, "/admin/kpi",
+              [this](http::Request& req, http::RequestInfo& info) { return Kpi(req, info); });
   router_.Add(bhttp::verb::get, "/metrics",
               [this](http::Request&, http::RequestInfo&) -> boost::asio::awaitable<http::Response> {
                 http::Response res{bhttp::status::ok, 11};

@@ -1,14 +1,20 @@
 // Gateway: the HTTP face of the pipeline. Owns the services, the pipeline and the router with
 // every endpoint (SPEC §3): POST /v1/chat, the drop-in POST /v1/chat/completions (OpenAI) and
 // POST /v1/messages (Anthropic), GET /v1/models, /healthz, /readyz, /metrics, and the admin
-// endpoints behind AdminAuth (POST /admin/cache/invalidate). Created once at
+// endpoints behind AdminAuth (POST /admin/cache/invalidate, GET /admin/kpi). Created once at
 // start-up; handlers are thread-safe.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+
+// clang-format off
+#include <utility>  // Boost 1.74 Asio needs std::exchange declared first (g++ 12).
+// clang-format on
+#include <boost/asio/thread_pool.hpp>
 
 #include "absl/status/statusor.h"
 #include "api/admin_auth.h"
@@ -42,6 +48,11 @@ class Gateway {
   boost::asio::awaitable<http::Response> ListModels(http::Request& req, http::RequestInfo& info);
   // admin_endpoints.cc: POST /admin/cache/invalidate.
   boost::asio::awaitable<http::Response> InvalidateCache(http::Request& req, http::RequestInfo& info);
+  // GET /admin/kpi?from=&to=&format=json|text|html: the Unified KPI Rollup (US-07/US-08).
+  boost::asio::awaitable<http::Response> Kpi(http::Request& req, http::RequestInfo& info);
+  // The admin check's response, or nullopt when the request may proceed.
+  std::optional<http::Response> AdminDenied(const http::Request& req,
+                                            const http::RequestInfo& info) const;
   http::Response Readiness() const;
   void LogFailure(const std::string& request_id, const absl::Status& status) const;
 
@@ -52,6 +63,10 @@ class Gateway {
   http::Router router_;
   std::atomic<bool> ready_{false};
   AdminAuth admin_auth_;
+  // Blocking admin work (report queries against SQLite or PostgreSQL) runs here, never on the
+  // threads serving chats.
+  std::unique_ptr<boost::asio::thread_pool> admin_pool_ =
+      std::make_unique<boost::asio::thread_pool>(1);
   core::Counter* chat_errors_ = nullptr;
   int64_t started_unix_ = 0;
 };

@@ -572,6 +572,7 @@ void ReadConfig(const YAML::Node& root, LoadContext* ctx, Config* cfg) {
     m.String("baseline_file", &t.baseline_file);
     m.Bytes("ship_batch", &t.ship_batch, 1, 100000);
     m.Duration("ship_interval", &t.ship_interval, absl::Milliseconds(1), absl::Minutes(1));
+    m.String("report_postgres", &t.report_postgres);
     m.Integer("own_cpu_us_per_event", &t.own_cpu_us_per_event, 0, 1'000'000);
     m.Bytes("own_stored_bytes_per_event", &t.own_stored_bytes_per_event, 0, 1ull << 20);
     m.Finish();

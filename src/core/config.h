@@ -103,6 +103,9 @@ struct TelemetryConfig {
   // This pipeline's own cost per event (US-07's actual analytics line; see
   // telemetry::OwnAnalyticsCostPerEvent): process CPU and bytes kept per event, as measured
   // (docs/benchmarks.md).
+  // libpq conninfo of the PostgreSQL store (sink: redis) that GET /admin/kpi reads; with the
+  // SQLite sink the report reads sqlite_path.
+  std::string report_postgres;
   int64_t own_cpu_us_per_event = 25;
   size_t own_stored_bytes_per_event = 1536;
 };

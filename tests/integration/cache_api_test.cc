@@ -7,6 +7,7 @@
 // that keeps working while the Redis holding llmresp: is killed and restarted.
 #include <openssl/evp.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -357,6 +358,70 @@ TEST_F(CacheApiTest, CacheHitsShowAsTheUs03HitRateInTheKpiRollup) {
   EXPECT_GT(paid.nanos(), 0);
   EXPECT_GE(us03.savings.nanos(), 3 * paid.nanos());
   EXPECT_NE(telemetry::KpiText(report).find("75.0%"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+// GET /admin/kpi serves the same rollup over HTTP, behind the admin key, while the gateway runs.
+TEST_F(CacheApiTest, AdminKpiServesTheRollupBehindTheAdminKey) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("ma-admin-kpi-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  config_.pipeline.stages = {"admit", "normalize", "cache", "call", "cache_fill", "record"};
+  config_.telemetry.enabled = true;
+  config_.telemetry.spool_dir = (dir / "spool").string();
+  config_.telemetry.sqlite_path = (dir / "events.db").string();
+  config_.telemetry.ship_interval = absl::Milliseconds(20);
+  Start();
+  const testing::HttpHeaders admin = {{"X-Admin-Key", kAdminKey}};
+  // Nothing recorded yet: a report with no requests, not an error.
+  auto empty = client_->Get("/admin/kpi", admin);
+  ASSERT_TRUE(empty.ok());
+  ASSERT_EQ(empty->status, 200) << empty->body;
+  EXPECT_EQ(nlohmann::json::parse(empty->body)["slices"][0]["requests"], 0);
+
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(Chat()->status, 200);  // 1 miss, 3 hits
+  nlohmann::json all;
+  for (int i = 0; i < 250; ++i) {  // shipped within ship_interval
+    auto got = client_->Get("/admin/kpi?format=json", admin);
+    ASSERT_TRUE(got.ok());
+    ASSERT_EQ(got->status, 200) << got->body;
+    all = nlohmann::json::parse(got->body)["slices"][0];
+    if (all["requests"] == 4) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(all["requests"], 4);
+  nlohmann::json us03;
+  for (const auto& story : all["stories"]) {
+    if (story["story"] == "US-03") us03 = story;
+  }
+  EXPECT_EQ(us03["value"], 0.75);
+  EXPECT_EQ(us03["status"], "on_track");
+
+  auto text = client_->Get("/admin/kpi?format=text",
+                           {{"Authorization", std::string("Bearer ") + kAdminKey}});
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->status, 200);
+  EXPECT_NE(text->body.find("75.0%"), std::string::npos) << text->body;
+  auto html = client_->Get("/admin/kpi?format=html", admin);
+  ASSERT_TRUE(html.ok());
+  EXPECT_NE(html->Header("content-type").find("text/html"), std::string::npos);
+  // A window before any event: no requests.
+  auto past = client_->Get("/admin/kpi?from=2020-01-01T00%3A00%3A00Z&to=1577923200000", admin);
+  ASSERT_TRUE(past.ok());
+  ASSERT_EQ(past->status, 200) << past->body;
+  EXPECT_EQ(nlohmann::json::parse(past->body)["slices"][0]["requests"], 0);
+
+  EXPECT_EQ(client_->Get("/admin/kpi")->status, 401);
+  EXPECT_EQ(client_->Get("/admin/kpi", {{"X-Admin-Key", "wrong"}})->status, 401);
+  for (const char* bad : {"/admin/kpi?format=xml", "/admin/kpi?window=1",
+                          "/admin/kpi?from=yesterday", "/admin/kpi?from=2000&to=1000",
+                          "/admin/kpi?to=%zz"}) {
+    auto r = client_->Get(bad, admin);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 400) << bad << ": " << r->body;
+    EXPECT_TRUE(nlohmann::json::parse(r->body)["error"].contains("request_id")) << r->body;
+  }
+  Stop();
   std::filesystem::remove_all(dir);
 }
 
