@@ -93,6 +93,7 @@ struct Captured {
   int attempts = 0;
   std::string model;
   std::string answer;
+  std::string cache_key;  // the response cache entry this request read or filled ("" = none)
 };
 
 // One pipeline run (baseline or optimized) with everything it owns.
@@ -130,6 +131,7 @@ class CollectStage final : public pipeline::Stage {
     c.attempts = ctx.llm_attempts;
     c.model = ctx.model;
     c.answer = ctx.answer;
+    c.cache_key = ctx.response_cache_key;
     co_return absl::OkStatus();
   }
 
@@ -252,7 +254,8 @@ struct Replayer::Impl {
   std::map<int64_t, DayResult> days;
   std::map<int64_t, Money> hourly;
   std::unordered_map<std::string, uint32_t> canonical_ids;
-  std::unordered_map<uint64_t, uint32_t> cache_fills;  // answer hash → canonical id index
+  // Response cache key → the canonical id of the message whose answer filled that entry.
+  std::unordered_map<std::string, uint32_t> cache_fills;
   int64_t last_ts = INT64_MIN;
 
   absl::Status BuildArm(Arm* arm, const core::Config& cfg) {
@@ -497,17 +500,18 @@ struct Replayer::Impl {
       ++result.lang_labelled;
       if (*r.lang == o.lang) ++result.lang_agreed;
     }
-    if (result.cache_stage && !r.canonical_id.empty() && !o.answer.empty()) {
-      const uint64_t h = llm::MixHash({o.answer}, 0);
+    // Judged by the entry itself (its key), not by the answer text: different questions may
+    // get the same words, which says nothing about the cache serving the wrong entry.
+    if (result.cache_stage && !r.canonical_id.empty() && !o.cache_key.empty()) {
       auto [cid, added] =
           canonical_ids.try_emplace(r.canonical_id, static_cast<uint32_t>(canonical_ids.size()));
       if (o.route == core::Route::kCache || o.route == core::Route::kSemanticCache) {
-        if (auto f = cache_fills.find(h); f != cache_fills.end()) {
+        if (auto f = cache_fills.find(o.cache_key); f != cache_fills.end()) {
           ++result.cache_hits_judged;
           if (f->second != cid->second) ++result.cache_false_hits;
         }
       } else if (o.outcome == 0) {
-        cache_fills[h] = cid->second;
+        cache_fills[o.cache_key] = cid->second;  // a miss (re)fills the entry
       }
     }
     result.llm_attempts += o.attempts;
