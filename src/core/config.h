@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "core/llm_config.h"
 #include "core/normalize.h"
+#include "core/request_context.h"
 
 namespace mangaassist::core {
 
@@ -72,6 +73,18 @@ struct CallConfig {
       "You are MangaAssist, the assistant of a manga web store. Answer briefly, in the "
       "customer's language (English or Japanese).";
   absl::Duration timeout = absl::Seconds(30);
+
+  // The alias a request is answered with: the client's model when it named one, else its
+  // tier's. The `call` stage and the response cache key both follow this one rule.
+  std::string_view AliasFor(Tier tier, std::string_view requested_model) const {
+    if (!requested_model.empty()) return requested_model;
+    switch (tier) {
+      case Tier::kPremium: return premium_model;
+      case Tier::kMember: return member_model;
+      case Tier::kGuest: break;
+    }
+    return guest_model;
+  }
 };
 
 // The drop-in endpoints (/v1/chat/completions, /v1/messages).

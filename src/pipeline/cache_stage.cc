@@ -200,16 +200,7 @@ class ResponseCache {
 
   // The alias entry the `call` stage will use (same rule: the client's model, else the tier's).
   const llm::ModelEntry* Entry(const core::RequestContext& ctx) const {
-    if (!ctx.requested_model.empty()) return models_->Find(ctx.requested_model);
-    switch (ctx.tier) {
-      case core::Tier::kPremium:
-        return models_->Find(call_.premium_model);
-      case core::Tier::kMember:
-        return models_->Find(call_.member_model);
-      case core::Tier::kGuest:
-        break;
-    }
-    return models_->Find(call_.guest_model);
+    return models_->Find(call_.AliasFor(ctx.tier, ctx.requested_model));
   }
 
   std::string_view ModelVersion(std::string_view model) const {

@@ -69,8 +69,7 @@ class CallStage final : public Stage {
   std::string_view name() const override { return "call"; }
 
   boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
-    std::string_view wanted = ctx.requested_model.empty() ? TierModel(ctx.tier)
-                                                          : std::string_view(ctx.requested_model);
+    std::string_view wanted = config_.AliasFor(ctx.tier, ctx.requested_model);
     const llm::ModelEntry* entry = models_->Find(wanted);
     if (entry == nullptr) {
       co_return absl::NotFoundError(absl::StrCat("model '", core::ToAbsl(wanted),
@@ -101,15 +100,6 @@ class CallStage final : public Stage {
   }
 
  private:
-  std::string_view TierModel(core::Tier tier) const {
-    switch (tier) {
-      case core::Tier::kPremium: return config_.premium_model;
-      case core::Tier::kMember: return config_.member_model;
-      case core::Tier::kGuest: break;
-    }
-    return config_.guest_model;
-  }
-
   llm::LlmRequest BuildRequest(const core::RequestContext& ctx, const llm::ModelEntry& entry) const {
     llm::LlmRequest r;
     r.model = entry.model;

@@ -27,32 +27,6 @@ ordered_json Optional(const std::optional<double>& v) {
   return v.has_value() ? ordered_json(*v) : ordered_json();
 }
 
-std::string Escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string CapStatus(const ReplayResult& r) {
   if (r.days.empty()) return "no data (no messages)";
   if (!r.cap_enforced) {
@@ -288,18 +262,18 @@ std::string SpendChart(const ReplayResult& r) {
                           "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"cap\"/>"
                           "<text x=\"%d\" y=\"%d\">daily cap %s</text>\n",
                           kLeft, y, kLeft + kW, y, kLeft + 4, y - 4,
-                          Escape(telemetry::FormatUsd(r.daily_cap)));
+                          telemetry::HtmlEscape(telemetry::FormatUsd(r.daily_cap)));
   }
   absl::StrAppendFormat(&svg,
                         "<text x=\"0\" y=\"%d\">%s</text><text x=\"0\" y=\"%d\">$0</text>\n"
                         "<text x=\"%d\" y=\"%d\">%s</text><text x=\"%d\" y=\"%d\" "
                         "text-anchor=\"end\">%s</text>\n</svg>\n",
-                        kTop + 10, Escape(telemetry::FormatUsd(top)), kTop + kH, kLeft,
-                        kTop + kH + 16, Escape(FormatTraceTime(t0)), kLeft + kW, kTop + kH + 16,
-                        Escape(FormatTraceTime(t1)));
+                        kTop + 10, telemetry::HtmlEscape(telemetry::FormatUsd(top)), kTop + kH,
+                        kLeft, kTop + kH + 16, telemetry::HtmlEscape(FormatTraceTime(t0)),
+                        kLeft + kW, kTop + kH + 16, telemetry::HtmlEscape(FormatTraceTime(t1)));
   if (!cap_in_view) {
     absl::StrAppend(&svg, "<p class=\"meta\">The daily cap (",
-                    Escape(telemetry::FormatUsd(r.daily_cap)),
+                    telemetry::HtmlEscape(telemetry::FormatUsd(r.daily_cap)),
                     ") is more than three times the highest day and is off the chart.</p>\n");
   }
   return svg;
@@ -320,8 +294,8 @@ std::string BarPairs(
       "<rect x=\"%d\" y=\"2\" width=\"12\" height=\"10\" class=\"b\"/><text x=\"%d\" "
       "y=\"11\">baseline</text><rect x=\"%d\" y=\"2\" width=\"12\" height=\"10\" class=\"a\"/>"
       "<text x=\"%d\" y=\"11\">optimized</text>\n",
-      kLabel + kMax + 140, 20 + kGroup * static_cast<int>(rows.size()), Escape(aria), kLabel,
-      kLabel + 16, kLabel + 90, kLabel + 106);
+      kLabel + kMax + 140, 20 + kGroup * static_cast<int>(rows.size()), telemetry::HtmlEscape(aria),
+      kLabel, kLabel + 16, kLabel + 90, kLabel + 106);
   int y = 20;
   for (const auto& [label, b, a, bl, al] : rows) {
     const int lb = static_cast<int>(static_cast<__int128>(std::max<int64_t>(b, 0)) * kMax / max);
@@ -332,9 +306,10 @@ std::string BarPairs(
                           "<text x=\"%d\" y=\"%d\">%s</text>"
                           "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" class=\"a\"/>"
                           "<text x=\"%d\" y=\"%d\">%s</text>\n",
-                          y + kBar + 2, Escape(label), kLabel, y, lb, kBar, kLabel + lb + 4,
-                          y + kBar - 2, Escape(bl), kLabel, y + kBar + 1, la, kBar, kLabel + la + 4,
-                          y + 2 * kBar - 1, Escape(al));
+                          y + kBar + 2, telemetry::HtmlEscape(label), kLabel, y, lb, kBar,
+                          kLabel + lb + 4, y + kBar - 2, telemetry::HtmlEscape(bl), kLabel,
+                          y + kBar + 1, la, kBar, kLabel + la + 4, y + 2 * kBar - 1,
+                          telemetry::HtmlEscape(al));
     y += kGroup;
   }
   return svg + "</svg>\n";
@@ -355,25 +330,28 @@ std::string ReplayHtml(const ReplayResult& r) {
       "svg .spend{fill:none;stroke:#1976d2;stroke-width:2}svg .cap{stroke:#c62828;"
       "stroke-dasharray:6 4}svg .axis{stroke:#888}\np.meta{color:#555}\n"
       "</style>\n</head>\n<body>\n<h1>Counterfactual replay</h1>\n";
-  absl::StrAppend(&out, "<p class=\"meta\">", r.messages, " messages, ", r.requests,
-                  " requests per run, ", r.bad_lines,
-                  " bad lines. Baseline pipeline: ", Escape(Stages(r.baseline_stages)),
-                  ". Optimized pipeline: ", Escape(Stages(r.optimized_stages)), ".</p>\n");
+  absl::StrAppend(
+      &out, "<p class=\"meta\">", r.messages, " messages, ", r.requests, " requests per run, ",
+      r.bad_lines,
+      " bad lines. Baseline pipeline: ", telemetry::HtmlEscape(Stages(r.baseline_stages)),
+      ". Optimized pipeline: ", telemetry::HtmlEscape(Stages(r.optimized_stages)), ".</p>\n");
   for (const std::string& n : r.notes)
-    absl::StrAppend(&out, "<p class=\"meta\">", Escape(n), "</p>\n");
+    absl::StrAppend(&out, "<p class=\"meta\">", telemetry::HtmlEscape(n), "</p>\n");
   if (r.scenario != Scenario::kNone) {
-    absl::StrAppend(&out, "<p><b>Scenario ", Escape(ScenarioName(r.scenario)),
-                    "</b>: ", Escape(r.scenario_status), " — ", Escape(r.scenario_note), "</p>\n");
+    absl::StrAppend(&out, "<p><b>Scenario ", telemetry::HtmlEscape(ScenarioName(r.scenario)),
+                    "</b>: ", telemetry::HtmlEscape(r.scenario_status), " — ",
+                    telemetry::HtmlEscape(r.scenario_note), "</p>\n");
   }
   absl::StrAppend(&out, "<p>Spend on metered lines: baseline <b>",
-                  Escape(telemetry::FormatUsd(r.baseline)), "</b>, optimized <b>",
-                  Escape(telemetry::FormatUsd(r.optimized)), "</b> (reduction ",
-                  Escape(Ratio(Reduction(r.optimized, r.baseline))), "). Decision equivalence ",
-                  Escape(Ratio(r.decision_equivalence)), "; cache false-hit rate ",
-                  Escape(Ratio(r.cache_false_hit_rate)), ".</p>\n");
+                  telemetry::HtmlEscape(telemetry::FormatUsd(r.baseline)), "</b>, optimized <b>",
+                  telemetry::HtmlEscape(telemetry::FormatUsd(r.optimized)), "</b> (reduction ",
+                  telemetry::HtmlEscape(Ratio(Reduction(r.optimized, r.baseline))),
+                  "). Decision equivalence ", telemetry::HtmlEscape(Ratio(r.decision_equivalence)),
+                  "; cache false-hit rate ", telemetry::HtmlEscape(Ratio(r.cache_false_hit_rate)),
+                  ".</p>\n");
 
   absl::StrAppend(&out, "<h2>LLM spend over time against the daily cap</h2>\n<p class=\"meta\">",
-                  Escape(CapStatus(r)), "</p>\n", SpendChart(r));
+                  telemetry::HtmlEscape(CapStatus(r)), "</p>\n", SpendChart(r));
 
   std::vector<std::tuple<std::string, int64_t, int64_t, std::string, std::string>> routes;
   std::map<std::string, std::pair<int64_t, int64_t>> merged;
@@ -416,23 +394,25 @@ std::string ReplayHtml(const ReplayResult& r) {
     const char* cls = k.status == telemetry::KpiStatus::kOnTrack    ? "on"
                       : k.status == telemetry::KpiStatus::kOffTrack ? "off"
                                                                     : "none";
-    absl::StrAppend(&out, "<tr><td>", Escape(k.id), " ", Escape(k.title), "</td><td>",
-                    Escape(k.metric), "</td><td>", Escape(k.target), "</td><td class=\"num\">",
-                    Escape(telemetry::FormatUsd(k.baseline)), "</td><td class=\"num\">",
-                    Escape(telemetry::FormatUsd(k.actual)), "</td><td class=\"num\">",
-                    Escape(Ratio(k.value)), "</td><td class=\"", cls, "\">",
-                    Escape(telemetry::KpiStatusName(k.status)), "</td><td>", Escape(k.note),
-                    "</td></tr>\n");
+    absl::StrAppend(
+        &out, "<tr><td>", telemetry::HtmlEscape(k.id), " ", telemetry::HtmlEscape(k.title),
+        "</td><td>", telemetry::HtmlEscape(k.metric), "</td><td>", telemetry::HtmlEscape(k.target),
+        "</td><td class=\"num\">", telemetry::HtmlEscape(telemetry::FormatUsd(k.baseline)),
+        "</td><td class=\"num\">", telemetry::HtmlEscape(telemetry::FormatUsd(k.actual)),
+        "</td><td class=\"num\">", telemetry::HtmlEscape(Ratio(k.value)), "</td><td class=\"", cls,
+        "\">", telemetry::HtmlEscape(telemetry::KpiStatusName(k.status)), "</td><td>",
+        telemetry::HtmlEscape(k.note), "</td></tr>\n");
   }
   absl::StrAppend(&out,
                   "</tbody>\n</table>\n<h2>Per Asia/Tokyo day</h2>\n<table>\n<thead><tr>"
                   "<th>Day</th><th>Messages</th><th>Baseline LLM</th><th>Optimized LLM</th>"
                   "<th>Over the cap</th></tr></thead>\n<tbody>\n");
   for (const DayResult& d : r.days) {
-    absl::StrAppend(&out, "<tr><td>", Escape(d.date), "</td><td class=\"num\">", d.messages,
-                    "</td><td class=\"num\">", Escape(telemetry::FormatUsd(d.baseline)),
-                    "</td><td class=\"num\">", Escape(telemetry::FormatUsd(d.optimized_llm)),
-                    "</td><td>", d.optimized_llm > r.daily_cap ? "yes" : "no", "</td></tr>\n");
+    absl::StrAppend(
+        &out, "<tr><td>", telemetry::HtmlEscape(d.date), "</td><td class=\"num\">", d.messages,
+        "</td><td class=\"num\">", telemetry::HtmlEscape(telemetry::FormatUsd(d.baseline)),
+        "</td><td class=\"num\">", telemetry::HtmlEscape(telemetry::FormatUsd(d.optimized_llm)),
+        "</td><td>", d.optimized_llm > r.daily_cap ? "yes" : "no", "</td></tr>\n");
   }
   out += "</tbody>\n</table>\n</body>\n</html>\n";
   return out;

@@ -289,7 +289,51 @@ nlohmann::json MoneyJson(nlohmann::json j, const char* name, Money m) {
   return j;
 }
 
-std::string Escape(std::string_view s) {
+// Horizontal bars, baseline over actual, one pair per slice, scaled to the largest amount.
+std::string SvgChart(const KpiReport& report) {
+  constexpr int kLabel = 70, kBarMax = 420, kBar = 14, kGroup = 44, kTop = 24;
+  int64_t max_nanos = 1;
+  for (const SliceKpi& s : report.slices) {
+    max_nanos = std::max({max_nanos, s.baseline.nanos(), s.actual.nanos()});
+  }
+  // Bar length in pixels: an integer ratio of money, so no floating point touches it.
+  auto len = [&](Money m) {
+    return static_cast<int>(static_cast<__int128>(std::max<int64_t>(0, m.nanos())) * kBarMax /
+                            max_nanos);
+  };
+  const int height = kTop + kGroup * static_cast<int>(report.slices.size()) + 8;
+  const int width = kLabel + kBarMax + 130;
+  std::string svg = absl::StrFormat(
+      "<svg width=\"%d\" height=\"%d\" role=\"img\" "
+      "aria-label=\"Baseline vs actual spend per slice\">\n"
+      "<rect x=\"%d\" y=\"4\" width=\"12\" height=\"10\" class=\"b\"/>"
+      "<text x=\"%d\" y=\"13\">baseline</text>"
+      "<rect x=\"%d\" y=\"4\" width=\"12\" height=\"10\" class=\"a\"/>"
+      "<text x=\"%d\" y=\"13\">actual</text>\n",
+      width, height, kLabel, kLabel + 16, kLabel + 90, kLabel + 106);
+  int y = kTop;
+  for (const SliceKpi& s : report.slices) {
+    absl::StrAppendFormat(&svg, "<text x=\"0\" y=\"%d\">%s</text>\n", y + kBar + 4,
+                          HtmlEscape(s.name));
+    absl::StrAppendFormat(&svg,
+                          "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" class=\"b\"/>"
+                          "<text x=\"%d\" y=\"%d\">%s</text>\n",
+                          kLabel, y, len(s.baseline), kBar, kLabel + len(s.baseline) + 4,
+                          y + kBar - 3, HtmlEscape(FormatUsd(s.baseline)));
+    absl::StrAppendFormat(&svg,
+                          "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" class=\"a\"/>"
+                          "<text x=\"%d\" y=\"%d\">%s</text>\n",
+                          kLabel, y + kBar + 2, len(s.actual), kBar, kLabel + len(s.actual) + 4,
+                          y + 2 * kBar - 1, HtmlEscape(FormatUsd(s.actual)));
+    y += kGroup;
+  }
+  svg += "</svg>\n";
+  return svg;
+}
+
+}  // namespace
+
+std::string HtmlEscape(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
@@ -315,49 +359,6 @@ std::string Escape(std::string_view s) {
   }
   return out;
 }
-
-// Horizontal bars, baseline over actual, one pair per slice, scaled to the largest amount.
-std::string SvgChart(const KpiReport& report) {
-  constexpr int kLabel = 70, kBarMax = 420, kBar = 14, kGroup = 44, kTop = 24;
-  int64_t max_nanos = 1;
-  for (const SliceKpi& s : report.slices) {
-    max_nanos = std::max({max_nanos, s.baseline.nanos(), s.actual.nanos()});
-  }
-  // Bar length in pixels: an integer ratio of money, so no floating point touches it.
-  auto len = [&](Money m) {
-    return static_cast<int>(static_cast<__int128>(std::max<int64_t>(0, m.nanos())) * kBarMax /
-                            max_nanos);
-  };
-  const int height = kTop + kGroup * static_cast<int>(report.slices.size()) + 8;
-  const int width = kLabel + kBarMax + 130;
-  std::string svg = absl::StrFormat(
-      "<svg width=\"%d\" height=\"%d\" role=\"img\" "
-      "aria-label=\"Baseline vs actual spend per slice\">\n"
-      "<rect x=\"%d\" y=\"4\" width=\"12\" height=\"10\" class=\"b\"/>"
-      "<text x=\"%d\" y=\"13\">baseline</text>"
-      "<rect x=\"%d\" y=\"4\" width=\"12\" height=\"10\" class=\"a\"/>"
-      "<text x=\"%d\" y=\"13\">actual</text>\n",
-      width, height, kLabel, kLabel + 16, kLabel + 90, kLabel + 106);
-  int y = kTop;
-  for (const SliceKpi& s : report.slices) {
-    absl::StrAppendFormat(&svg, "<text x=\"0\" y=\"%d\">%s</text>\n", y + kBar + 4, Escape(s.name));
-    absl::StrAppendFormat(&svg,
-                          "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" class=\"b\"/>"
-                          "<text x=\"%d\" y=\"%d\">%s</text>\n",
-                          kLabel, y, len(s.baseline), kBar, kLabel + len(s.baseline) + 4,
-                          y + kBar - 3, Escape(FormatUsd(s.baseline)));
-    absl::StrAppendFormat(&svg,
-                          "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" class=\"a\"/>"
-                          "<text x=\"%d\" y=\"%d\">%s</text>\n",
-                          kLabel, y + kBar + 2, len(s.actual), kBar, kLabel + len(s.actual) + 4,
-                          y + 2 * kBar - 1, Escape(FormatUsd(s.actual)));
-    y += kGroup;
-  }
-  svg += "</svg>\n";
-  return svg;
-}
-
-}  // namespace
 
 std::string_view KpiStatusName(KpiStatus status) {
   switch (status) {
@@ -515,13 +516,14 @@ std::string KpiHtml(const KpiReport& report) {
       "svg text{font-size:12px;fill:#222}svg .b{fill:#9e9e9e}svg .a{fill:#1976d2}\n"
       "p.meta{color:#555}\n"
       "</style>\n</head>\n<body>\n<h1>Unified KPI Rollup</h1>\n";
-  absl::StrAppend(&out, "<p class=\"meta\">Window ", Escape(FormatTime(report.from_ms)), " to ",
-                  Escape(FormatTime(report.to_ms)),
-                  " (hours starting in the window). Pipeline: ", Escape(StagesText(report.stages)),
-                  ".</p>\n<h2>Baseline vs actual spend</h2>\n", SvgChart(report));
+  absl::StrAppend(
+      &out, "<p class=\"meta\">Window ", HtmlEscape(FormatTime(report.from_ms)), " to ",
+      HtmlEscape(FormatTime(report.to_ms)),
+      " (hours starting in the window). Pipeline: ", HtmlEscape(StagesText(report.stages)),
+      ".</p>\n<h2>Baseline vs actual spend</h2>\n", SvgChart(report));
   for (const SliceKpi& s : report.slices) {
-    absl::StrAppend(&out, "<h2>Slice: ", Escape(s.name), "</h2>\n<p class=\"meta\">",
-                    Escape(SliceHeader(s)),
+    absl::StrAppend(&out, "<h2>Slice: ", HtmlEscape(s.name), "</h2>\n<p class=\"meta\">",
+                    HtmlEscape(SliceHeader(s)),
                     "</p>\n<table>\n<thead><tr><th>Story</th>"
                     "<th>Headline metric</th><th>Target</th><th>Baseline</th><th>Actual</th>"
                     "<th>Savings</th><th>Value</th><th>Status</th><th>Note</th></tr></thead>\n"
@@ -530,13 +532,13 @@ std::string KpiHtml(const KpiReport& report) {
       const char* cls = k.status == KpiStatus::kOnTrack    ? "on"
                         : k.status == KpiStatus::kOffTrack ? "off"
                                                            : "none";
-      absl::StrAppend(&out, "<tr><td>", Escape(k.id), " ", Escape(k.title), "</td><td>",
-                      Escape(k.metric), "</td><td>", Escape(k.target), "</td><td class=\"num\">",
-                      Escape(BaselineCell(k)), "</td><td class=\"num\">",
-                      Escape(FormatUsd(k.actual)), "</td><td class=\"num\">",
-                      Escape(FormatUsd(k.savings)), "</td><td class=\"num\">",
-                      Escape(FormatRatio(k.value)), "</td><td class=\"", cls, "\">",
-                      Escape(KpiStatusName(k.status)), "</td><td>", Escape(k.note), "</td></tr>\n");
+      absl::StrAppend(
+          &out, "<tr><td>", HtmlEscape(k.id), " ", HtmlEscape(k.title), "</td><td>",
+          HtmlEscape(k.metric), "</td><td>", HtmlEscape(k.target), "</td><td class=\"num\">",
+          HtmlEscape(BaselineCell(k)), "</td><td class=\"num\">", HtmlEscape(FormatUsd(k.actual)),
+          "</td><td class=\"num\">", HtmlEscape(FormatUsd(k.savings)), "</td><td class=\"num\">",
+          HtmlEscape(FormatRatio(k.value)), "</td><td class=\"", cls, "\">",
+          HtmlEscape(KpiStatusName(k.status)), "</td><td>", HtmlEscape(k.note), "</td></tr>\n");
     }
     absl::StrAppend(&out, "</tbody>\n</table>\n");
     if (!s.models.empty()) {
@@ -544,9 +546,10 @@ std::string KpiHtml(const KpiReport& report) {
                       "<table>\n<thead><tr><th>Model</th><th>Requests</th><th>Actual</th>"
                       "<th>Baseline</th></tr></thead>\n<tbody>\n");
       for (const ModelKpi& m : s.models) {
-        absl::StrAppend(&out, "<tr><td>", Escape(ModelName(m.model)), "</td><td class=\"num\">",
-                        m.requests, "</td><td class=\"num\">", Escape(FormatUsd(m.actual)),
-                        "</td><td class=\"num\">", Escape(FormatUsd(m.baseline)), "</td></tr>\n");
+        absl::StrAppend(&out, "<tr><td>", HtmlEscape(ModelName(m.model)), "</td><td class=\"num\">",
+                        m.requests, "</td><td class=\"num\">", HtmlEscape(FormatUsd(m.actual)),
+                        "</td><td class=\"num\">", HtmlEscape(FormatUsd(m.baseline)),
+                        "</td></tr>\n");
       }
       absl::StrAppend(&out, "</tbody>\n</table>\n");
     }

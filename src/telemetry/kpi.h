@@ -107,6 +107,9 @@ std::string KpiJson(const KpiReport& report);
 // A self-contained HTML page (inline CSS and SVG chart, no external assets); all text escaped.
 std::string KpiHtml(const KpiReport& report);
 
+// `s` safe inside HTML text and attribute values (& < > " ').
+std::string HtmlEscape(std::string_view s);
+
 // USD for people: "$0.0142", "$12.50" — rounded half away from zero to the micro-dollar, then
 // trailing zeros dropped down to 2 decimals. Integer arithmetic only.
 std::string FormatUsd(core::Money m);

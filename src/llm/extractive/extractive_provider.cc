@@ -10,6 +10,7 @@
 
 #include "core/language.h"
 #include "llm/extractive/extractive_responder.h"
+#include "llm/one_shot_stream.h"
 #include "llm/provider_metrics.h"
 #include "llm/token_count.h"
 
@@ -20,25 +21,6 @@ namespace {
 namespace asio = boost::asio;
 
 constexpr char kDefaultModel[] = "extractive";
-
-// The whole answer as one delta.
-class OneShotStream final : public LlmStream {
- public:
-  explicit OneShotStream(LlmResponse response) : final_(std::move(response)) {}
-
-  asio::awaitable<absl::StatusOr<std::optional<std::string>>> Next() override {
-    if (delivered_ || cancelled_) co_return std::optional<std::string>();
-    delivered_ = true;
-    co_return std::optional<std::string>(final_.text);
-  }
-  void Cancel() override { cancelled_ = true; }
-  const LlmResponse& Final() const override { return final_; }
-
- private:
-  LlmResponse final_;
-  bool delivered_ = false;
-  bool cancelled_ = false;
-};
 
 class ExtractiveProvider final : public Provider {
  public:

@@ -15,6 +15,7 @@
 #include "http/retry.h"
 #include "http/upstream_client.h"
 #include "llm/http_provider.h"
+#include "llm/one_shot_stream.h"
 #include "llm/provider_metrics.h"
 #include "llm/simulated/answer_lengths.h"
 #include "llm/simulated/simulation.h"
@@ -45,25 +46,6 @@ LatencyModel LatencyOf(std::string_view model) {
 
 // A failed attempt answers fast (a 503 from a browning-out endpoint).
 constexpr absl::Duration kFailedAttemptLatency = absl::Milliseconds(100);
-
-// The whole answer as one delta.
-class OneShotStream final : public LlmStream {
- public:
-  explicit OneShotStream(LlmResponse response) : final_(std::move(response)) {}
-
-  asio::awaitable<absl::StatusOr<std::optional<std::string>>> Next() override {
-    if (delivered_ || cancelled_) co_return std::optional<std::string>();
-    delivered_ = true;
-    co_return std::optional<std::string>(final_.text);
-  }
-  void Cancel() override { cancelled_ = true; }
-  const LlmResponse& Final() const override { return final_; }
-
- private:
-  LlmResponse final_;
-  bool delivered_ = false;
-  bool cancelled_ = false;
-};
 
 class SimulatedProvider final : public Provider {
  public:
