@@ -11,6 +11,7 @@ PACKAGES=(
   libboost-dev libboost-system-dev libssl-dev libsimdjson-dev libre2-dev libutf8proc-dev
   libabsl-dev libhiredis-dev libpq-dev libsqlite3-dev libfaiss-dev libzstd-dev
   libxxhash-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
+  tzdata  # the budget day resets at midnight in budget.time_zone (Asia/Tokyo)
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   redis-server postgresql postgresql-client wrk curl procps python3 python3-botocore

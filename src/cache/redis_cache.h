@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cache/cache.h"
+#include "cache/redis_pool.h"
 #include "core/clock.h"
 #include "core/metrics.h"
 
@@ -27,18 +28,6 @@ namespace mangaassist::cache {
 
 enum class Fallback { kMemory, kSkip };
 std::string_view FallbackName(Fallback f);
-
-struct RedisEndpoint {
-  std::string host;
-  int port = 6379;
-  int db = 0;
-  std::string password;  // AUTH when non-empty (never logged)
-  // "redis://host:port/db" (no password) for logs, metrics and /readyz.
-  std::string Display() const;
-};
-
-// Parses `redis://[:password@]host[:port][/db]`; `default_db` applies without a /db path.
-absl::StatusOr<RedisEndpoint> ParseRedisUrl(std::string_view url, int default_db);
 
 struct RedisCacheOptions {
   // nullopt: the keyspace lives in `local` only.

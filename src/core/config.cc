@@ -448,6 +448,198 @@ void ReadCache(const YAML::Node& root, MapReader& r, LoadContext* ctx, Config* c
   m.Finish();
 }
 
+// --- traffic control (US-08) ---------------------------------------------------------------
+// A USD amount as text ("5000", "0.25") into nano-USD; never through floating point.
+void ReadUsd(MapReader& m, const YAML::Node& node, const std::string& key, const std::string& path,
+             LoadContext* ctx, Money* out) {
+  if (!m.Has(key)) return;
+  std::string text;
+  m.String(key, &text);
+  if (!ctx->status.ok()) return;
+  absl::StatusOr<Money> v = Money::ParseUsd(text);
+  if (!v.ok() || *v < Money::Zero()) {
+    ctx->Fail(node[key], path, absl::StrCat("'", text, "' is not a non-negative USD amount"));
+    return;
+  }
+  *out = *v;
+}
+
+void ReadTier(MapReader& m, const YAML::Node& node, const std::string& key,
+              const std::string& path, LoadContext* ctx, Tier* out) {
+  if (!m.Has(key)) return;
+  std::string text;
+  m.String(key, &text);
+  if (ctx->status.ok() && !ParseTier(text, out)) {
+    ctx->Fail(node[key], path, absl::StrCat("'", text, "' is not one of guest|member|premium"));
+  }
+}
+
+bool IsHexDigest(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char ch : s) {
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(ch))) return false;
+  }
+  return true;
+}
+
+void ReadTraffic(const YAML::Node& root, MapReader& r, LoadContext* ctx, Config* cfg) {
+  {
+    AuthConfig& a = cfg->auth;
+    MapReader m = r.Child("auth");
+    const YAML::Node node = root["auth"];
+    m.Bool("allow_guests", &a.allow_guests);
+    m.Bool("trust_client_tier", &a.trust_client_tier);
+    m.String("postgres", &a.postgres);
+    m.Duration("refresh", &a.refresh, absl::Seconds(1), absl::Hours(24));
+    if (m.Has("keys")) {
+      MapReader ks = m.Child("keys");
+      for (const std::string& name : ks.Keys()) {
+        const std::string path = "auth.keys." + name;
+        const YAML::Node kn = node["keys"][name];
+        MapReader k(kn, path, ctx);
+        ApiKeyConfig key;
+        key.name = name;
+        k.String("sha256", &key.sha256);
+        key.sha256 = absl::AsciiStrToLower(key.sha256);
+        if (ctx->status.ok() && !IsHexDigest(key.sha256)) {
+          ctx->Fail(kn, path + ".sha256",
+                    "must be 64 hex characters (`printf %s KEY | sha256sum`)");
+        }
+        k.String("tenant", &key.tenant);
+        if (ctx->status.ok() && key.tenant.empty()) ctx->Fail(kn, path + ".tenant", "is empty");
+        ReadTier(k, kn, "tier", path + ".tier", ctx, &key.tier);
+        ReadUsd(k, kn, "daily_budget_usd", path + ".daily_budget_usd", ctx, &key.daily_budget);
+        k.Finish();
+        a.keys.push_back(std::move(key));
+      }
+    }
+    m.Finish();
+  }
+  {
+    RateLimitsConfig& rl = cfg->rate_limits;
+    MapReader m = r.Child("rate_limits");
+    const YAML::Node node = root["rate_limits"];
+    m.Bool("enabled", &rl.enabled);
+    m.Integer("replicas", &rl.replicas, 1, 10000);
+    if (m.Has("rules")) {
+      MapReader rs = m.Child("rules");
+      for (const std::string& name : rs.Keys()) {
+        const std::string path = "rate_limits.rules." + name;
+        const YAML::Node rn = node["rules"][name];
+        MapReader k(rn, path, ctx);
+        RateRuleConfig rule;
+        rule.name = name;
+        std::string scope = "user";
+        k.String("scope", &scope);
+        static const std::map<std::string, RateScope> kScopes = {
+            {"user", RateScope::kUser}, {"ip", RateScope::kIp}, {"tenant", RateScope::kTenant},
+            {"tier", RateScope::kTier}, {"key", RateScope::kKey}};
+        if (auto it = kScopes.find(scope); it != kScopes.end()) {
+          rule.scope = it->second;
+        } else if (ctx->status.ok()) {
+          ctx->Fail(rn["scope"], path + ".scope",
+                    absl::StrCat("'", scope, "' is not one of user|ip|tenant|tier|key"));
+        }
+        std::vector<std::string> tiers;
+        k.StringList("tiers", &tiers);
+        for (const std::string& t : tiers) {
+          Tier tier;
+          if (!ParseTier(t, &tier)) {
+            if (ctx->status.ok()) {
+              ctx->Fail(rn["tiers"], path + ".tiers",
+                        absl::StrCat("'", t, "' is not one of guest|member|premium"));
+            }
+            break;
+          }
+          rule.tiers.push_back(tier);
+        }
+        k.Integer("requests", &rule.requests, 0, int64_t{1} << 40);
+        k.Integer("burst", &rule.burst, 0, int64_t{1} << 40);
+        k.Integer("tokens", &rule.tokens, 0, int64_t{1} << 50);
+        k.Integer("token_burst", &rule.token_burst, 0, int64_t{1} << 50);
+        k.Duration("period", &rule.period, absl::Seconds(1), absl::Hours(24 * 31));
+        if (ctx->status.ok() && rule.requests == 0 && rule.tokens == 0) {
+          ctx->Fail(rn, path, "sets neither requests nor tokens");
+        }
+        k.Finish();
+        rl.rules.push_back(std::move(rule));
+      }
+    }
+    m.Finish();
+  }
+  {
+    BudgetConfig& b = cfg->budget;
+    MapReader m = r.Child("budget");
+    const YAML::Node node = root["budget"];
+    m.Bool("enabled", &b.enabled);
+    ReadUsd(m, node, "daily_cap_usd", "budget.daily_cap_usd", ctx, &b.daily_cap);
+    if (m.Has("tenants")) {
+      MapReader ts = m.Child("tenants");
+      for (const std::string& name : ts.Keys()) {
+        Money cap;
+        ReadUsd(ts, node["tenants"], name, "budget.tenants." + name, ctx, &cap);
+        b.tenants[name] = cap;
+      }
+    }
+    m.String("time_zone", &b.time_zone);
+    if (ctx->status.ok()) {
+      absl::TimeZone tz;
+      if (!absl::LoadTimeZone(b.time_zone, &tz)) {
+        ctx->Fail(node["time_zone"], "budget.time_zone",
+                  absl::StrCat("unknown time zone '", b.time_zone,
+                               "' (an IANA name such as Asia/Tokyo; is tzdata installed?)"));
+      }
+    }
+    m.Integer("estimate_margin_percent", &b.estimate_margin_percent, 0, 1000);
+    m.Duration("hold_ttl", &b.hold_ttl, absl::Seconds(1), absl::Hours(24));
+    m.Bool("premium_exempt", &b.premium_exempt);
+    m.String("floor_model", &b.floor_model);
+    m.String("ledger", &b.ledger);
+    if (ctx->status.ok() && b.ledger != "sqlite" && b.ledger != "postgres") {
+      ctx->Fail(node["ledger"], "budget.ledger", "'" + b.ledger + "' is not one of sqlite|postgres");
+    }
+    m.String("ledger_sqlite_path", &b.ledger_sqlite_path);
+    m.String("ledger_postgres", &b.ledger_postgres);
+    if (ctx->status.ok() && b.ledger == "postgres" && b.ledger_postgres.empty()) {
+      ctx->Fail(node["ledger"], "budget.ledger", "postgres needs budget.ledger_postgres");
+    }
+    m.Finish();
+  }
+  {
+    CostBreakerConfig& b = cfg->cost_breaker;
+    MapReader m = r.Child("cost_breaker");
+    const YAML::Node node = root["cost_breaker"];
+    m.Integer("level1_percent", &b.level1_percent, 1, 1000);
+    m.Integer("level2_percent", &b.level2_percent, 1, 1000);
+    m.Integer("level3_percent", &b.level3_percent, 1, 1000);
+    if (ctx->status.ok() &&
+        !(b.level1_percent < b.level2_percent && b.level2_percent < b.level3_percent)) {
+      ctx->Fail(node, "cost_breaker", "level1_percent < level2_percent < level3_percent must hold");
+    }
+    m.Duration("velocity_window", &b.velocity_window, absl::Minutes(1), absl::Hours(6));
+    if (ctx->status.ok() && b.velocity_window % absl::Minutes(1) != absl::ZeroDuration()) {
+      ctx->Fail(node["velocity_window"], "cost_breaker.velocity_window", "must be whole minutes");
+    }
+    m.Integer("velocity_level1_percent", &b.velocity_level1_percent, 100, 100000);
+    m.Integer("velocity_level2_percent", &b.velocity_level2_percent, 100, 100000);
+    if (ctx->status.ok() && b.velocity_level1_percent >= b.velocity_level2_percent) {
+      ctx->Fail(node, "cost_breaker", "velocity_level1_percent must be below velocity_level2_percent");
+    }
+    m.Integer("hysteresis_percent", &b.hysteresis_percent, 0, 50);
+    m.Duration("min_dwell", &b.min_dwell, absl::ZeroDuration(), absl::Hours(6));
+    m.Finish();
+  }
+  {
+    IdempotencyConfig& i = cfg->idempotency;
+    MapReader m = r.Child("idempotency");
+    m.Bool("enabled", &i.enabled);
+    m.Duration("ttl", &i.ttl, absl::Seconds(1), absl::Hours(24 * 7));
+    m.Bytes("max_response_bytes", &i.max_response_bytes, 1024, 64ull << 20);
+    m.Finish();
+  }
+}
+// --- end traffic control ---------------------------------------------------------------------
+
 void ReadAdmin(const YAML::Node& root, MapReader& r, LoadContext* ctx, Config* cfg) {
   MapReader m = r.Child("admin");
   m.StringList("keys_sha256", &cfg->admin.keys_sha256);
@@ -578,6 +770,7 @@ void ReadConfig(const YAML::Node& root, LoadContext* ctx, Config* cfg) {
     m.Finish();
   }
   ReadCache(root, r, ctx, cfg);
+  ReadTraffic(root, r, ctx, cfg);
   ReadAdmin(root, r, ctx, cfg);
   r.Finish();
 }

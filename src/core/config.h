@@ -15,6 +15,7 @@
 #include "core/llm_config.h"
 #include "core/normalize.h"
 #include "core/request_context.h"
+#include "core/traffic_config.h"
 
 namespace mangaassist::core {
 
@@ -196,6 +197,12 @@ struct Config {
   TelemetryConfig telemetry;
   CacheConfig cache;
   AdminConfig admin;
+  // US-08 traffic control (core/traffic_config.h).
+  AuthConfig auth;
+  RateLimitsConfig rate_limits;
+  BudgetConfig budget;
+  CostBreakerConfig cost_breaker;
+  IdempotencyConfig idempotency;
 
   const ProviderConfig* FindProvider(std::string_view name) const;
   const ModelAliasConfig* FindModel(std::string_view alias) const;

@@ -85,6 +85,11 @@ struct RequestContext {
   std::vector<std::string> stop;
   DeltaSink* sink = nullptr;      // non-null: stream the answer here as it is produced
 
+  // US-08 identity: the credential presented (`Authorization: Bearer` or `X-Api-Key` on /v1/*),
+  // which `admit` resolves to a key name, tenant and tier and then clears.
+  std::string api_key;
+  std::string key_name;           // the authenticated key's name; empty for a guest
+
   // Annotations (set by stages).
   Lang lang = Lang::kEn;
   // PII redactions made by `normalize`, indexed by privacy::PiiType: counts, never values.
@@ -92,6 +97,21 @@ struct RequestContext {
   std::string intent;             // empty until an intent stage runs
   float intent_confidence = 0;    // a probability in [0,1]
   int degraded_level = 0;         // US-08 degradation ladder level 0..3
+  // US-08 traffic control: what `reserve` decided and holds, for `call` and `settle`.
+  struct Traffic {
+    bool llm_allowed = true;        // false: answered without a model (level 3, the cap)
+    bool tier_floor = false;        // model_tier_floor=haiku applies to this request
+    bool rag_bypass_aggressive = false;
+    bool suspend_scale_in = false;
+    bool over_budget = false;       // a daily cap refused this request's hold
+    std::string alias;              // the alias the hold was sized for; `call` answers with it
+    Money held;                     // the hold, settled to the actual cost by `settle`
+    int64_t held_tokens = 0;        // tokens taken from token limits (corrected by `settle`)
+    // The store's hold (caps, limits, day) until `settle`; type-erased (core cannot name it).
+    std::shared_ptr<void> hold;
+  } traffic;
+  // Headers for the response whatever its outcome (RateLimit-*, Retry-After).
+  std::vector<std::pair<std::string, std::string>> response_headers;
   Route route = Route::kNone;
   std::string answer;
   bool answered = false;          // a stage produced the answer; later answer stages skip
