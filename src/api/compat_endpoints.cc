@@ -153,6 +153,7 @@ class SseSink final : public core::DeltaSink {
   boost::asio::awaitable<bool> Begin() {
     http::Response header{bhttp::status::ok, 11};
     header.set(bhttp::field::content_type, "text/event-stream; charset=utf-8");
+    for (const auto& [name, value] : ctx_.response_headers) header.set(name, value);
     co_return co_await writer_->Begin(std::move(header));
   }
 
@@ -185,9 +186,7 @@ boost::asio::awaitable<http::Response> Gateway::Compat(http::Request& req, http:
                                                        bool anthropic) {
   const Dialect dialect = anthropic ? Dialect::kAnthropic : Dialect::kOpenAi;
   core::RequestContext ctx;
-  ctx.request_id = info.request_id;
-  ctx.client_ip = info.remote_ip;
-  ctx.start_mono_ns = info.start_mono_ns;
+  StartContext(req, info, &ctx);
   absl::StatusOr<CompatRequest> parsed =
       anthropic ? ParseAnthropicMessagesRequest(req.body(), config_->server.max_json_depth)
                 : ParseOpenAiChatRequest(req.body(), config_->server.max_json_depth,
@@ -206,13 +205,16 @@ boost::asio::awaitable<http::Response> Gateway::Compat(http::Request& req, http:
     if (!status.ok()) {
       chat_errors_->Inc();
       LogFailure(info.request_id, status);
-      co_return DialectError(dialect, status, info.request_id);
+      http::Response res = DialectError(dialect, status, info.request_id);
+      ApplyHeaders(ctx, &res);
+      co_return res;
     }
     llm::LlmResponse r = ResponseOf(ctx);
     http::Response res = http::JsonResponse(
         200, anthropic ? AnthropicMessageJson("msg_" + ctx.request_id, ctx.model, r)
                        : OpenAiChatResponseJson("chatcmpl-" + ctx.request_id, ctx.model, created, r));
     SetCostHeaders(ctx, &res);
+    ApplyHeaders(ctx, &res);
     co_return res;
   }
 
@@ -229,7 +231,9 @@ boost::asio::awaitable<http::Response> Gateway::Compat(http::Request& req, http:
                  ctx.cost.Total().ToUsdString());
   }
   if (!co_await sink.Finish(status, include_usage)) {
-    co_return DialectError(dialect, status, info.request_id);
+    http::Response res = DialectError(dialect, status, info.request_id);
+    ApplyHeaders(ctx, &res);
+    co_return res;
   }
   // Streamed: the server sends nothing more; the status labels the metrics.
   co_return http::Response{ctx.client_gone ? static_cast<bhttp::status>(499) : bhttp::status::ok,

@@ -1,10 +1,12 @@
 #include "api/gateway.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/chat_request.h"
 #include "cache/cache.h"
 #include "core/status.h"
+#include "core/strings.h"
 #include "nlohmann/json.hpp"
 #include "telemetry/recorder.h"
 #include "spdlog/spdlog.h"
@@ -107,23 +109,45 @@ http::Response Gateway::Readiness() const {
   return http::JsonResponse(status, body.dump());
 }
 
+void Gateway::StartContext(const http::Request& req, const http::RequestInfo& info,
+                           core::RequestContext* ctx) {
+  ctx->request_id = info.request_id;
+  ctx->client_ip = info.remote_ip;
+  ctx->start_mono_ns = info.start_mono_ns;
+  // The credential: X-Api-Key (Anthropic's SDK) or Authorization: Bearer (OpenAI's).
+  if (auto it = req.find("x-api-key"); it != req.end()) {
+    ctx->api_key = std::string(it->value());
+  } else if (auto auth = req.find(bhttp::field::authorization); auth != req.end()) {
+    std::string_view v = auth->value();
+    if (v.size() > 7 && absl::EqualsIgnoreCase(core::ToAbsl(v.substr(0, 7)), "bearer ")) {
+      ctx->api_key = std::string(v.substr(7));
+    }
+  }
+}
+
+void Gateway::ApplyHeaders(const core::RequestContext& ctx, http::Response* res) {
+  for (const auto& [name, value] : ctx.response_headers) res->set(name, value);
+}
+
 boost::asio::awaitable<http::Response> Gateway::Chat(http::Request& req, http::RequestInfo& info) {
   core::RequestContext ctx;
-  ctx.request_id = info.request_id;
-  ctx.client_ip = info.remote_ip;
-  ctx.start_mono_ns = info.start_mono_ns;
+  StartContext(req, info, &ctx);
   absl::Status status = ParseChatRequest(req.body(), config_->server.max_json_depth, &ctx);
   if (status.ok()) status = co_await pipeline_->Run(ctx);
   if (!status.ok()) {
     chat_errors_->Inc();
     LogFailure(info.request_id, status);
-    co_return http::ErrorResponse(status, info.request_id);
+    http::Response res = http::ErrorResponse(status, info.request_id);
+    ApplyHeaders(ctx, &res);
+    co_return res;
   }
   if (config_->log.access_log) {
     spdlog::info("[{}] chat route={} lang={}", info.request_id, core::RouteName(ctx.route),
                  core::LangName(ctx.lang));
   }
-  co_return http::JsonResponse(200, ChatResponseJson(ctx));
+  http::Response res = http::JsonResponse(200, ChatResponseJson(ctx));
+  ApplyHeaders(ctx, &res);
+  co_return res;
 }
 
 }  // namespace mangaassist::api

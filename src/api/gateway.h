@@ -55,6 +55,11 @@ class Gateway {
                                             const http::RequestInfo& info) const;
   http::Response Readiness() const;
   void LogFailure(const std::string& request_id, const absl::Status& status) const;
+  // The request's identity from the HTTP request (API key, client IP, ids) into a context.
+  static void StartContext(const http::Request& req, const http::RequestInfo& info,
+                           core::RequestContext* ctx);
+  // The headers stages asked for (RateLimit-*, Retry-After) onto a response.
+  static void ApplyHeaders(const core::RequestContext& ctx, http::Response* res);
 
   const core::Config* config_ = nullptr;
   core::Registry* metrics_ = nullptr;

@@ -1,7 +1,9 @@
 // The `admit` stage (US-08 admission, first part): field presence, sizes, UTF-8 and tier
-// validation. Everything after it may assume well-formed fields. Rate limits, API keys and
-// idempotency join this stage with the traffic-control story.
+// validation, then the API key → key name, tenant and tier (US-08, control/traffic.h). Everything
+// after it may assume well-formed fields and an authenticated identity. Rate limits and the
+// budget hold are the `reserve` stage's (they need the call's estimate).
 #include "absl/strings/str_cat.h"
+#include "control/traffic.h"
 #include "core/strings.h"
 #include "core/utf8.h"
 #include "pipeline/stage_registry.h"
@@ -39,11 +41,15 @@ bool IsBlank(std::string_view s) {
 
 class AdmitStage final : public Stage {
  public:
-  explicit AdmitStage(const core::LimitsConfig& limits) : limits_(limits) {}
+  AdmitStage(const core::LimitsConfig& limits, const control::TrafficControl* traffic)
+      : limits_(limits), traffic_(traffic) {}
   std::string_view name() const override { return "admit"; }
 
   boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
-    co_return Check(ctx);
+    absl::Status st = Check(ctx);
+    if (st.ok() && traffic_ != nullptr) st = traffic_->Authenticate(ctx);
+    ctx.api_key.clear();  // never kept past admission
+    co_return st;
   }
 
  private:
@@ -69,12 +75,13 @@ class AdmitStage final : public Stage {
   }
 
   core::LimitsConfig limits_;
+  const control::TrafficControl* traffic_;  // null: no API keys, no traffic control
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Stage>> MakeAdmitStage(Services* services) {
-  return std::make_unique<AdmitStage>(services->config->limits);
+  return std::make_unique<AdmitStage>(services->config->limits, services->traffic.get());
 }
 
 }  // namespace mangaassist::pipeline

@@ -15,9 +15,11 @@
 #include "core/metrics.h"
 #include "core/pricing.h"
 #include "core/strings.h"
+#include "llm/extractive/extractive_responder.h"
 #include "llm/models.h"
 #include "llm/provider.h"
 #include "llm/token_estimator.h"
+#include "pipeline/call_plan.h"
 #include "pipeline/stage_registry.h"
 
 namespace mangaassist::pipeline {
@@ -64,12 +66,18 @@ void Inc(core::Counter* c, int64_t n = 1) {
 class CallStage final : public Stage {
  public:
   CallStage(const core::CallConfig& config, const llm::Models* models,
-            llm::TokenEstimator* estimator, core::Registry* metrics)
-      : config_(config), models_(models), estimator_(estimator), metrics_(metrics, *models) {}
+            llm::TokenEstimator* estimator, const llm::ExtractiveResponder* responder,
+            core::Registry* metrics)
+      : config_(config),
+        models_(models),
+        estimator_(estimator),
+        responder_(responder),
+        metrics_(metrics, *models) {}
   std::string_view name() const override { return "call"; }
 
   boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
-    std::string_view wanted = config_.AliasFor(ctx.tier, ctx.requested_model);
+    if (!ctx.traffic.llm_allowed) co_return co_await AnswerWithoutModel(ctx);
+    std::string_view wanted = CallAlias(config_, ctx);
     const llm::ModelEntry* entry = models_->Find(wanted);
     if (entry == nullptr) {
       co_return absl::NotFoundError(absl::StrCat("model '", core::ToAbsl(wanted),
@@ -81,7 +89,7 @@ class CallStage final : public Stage {
           "'temperature' ", *ctx.temperature, " is above ", entry->max_temperature,
           ", the highest that model '", core::ToAbsl(wanted), "' accepts (Claude models: 0 to 1)"));
     }
-    llm::LlmRequest request = BuildRequest(ctx, *entry);
+    llm::LlmRequest request = BuildLlmRequest(config_, ctx, *entry);
     ctx.provider = entry->provider_name;
     ctx.estimated_input_tokens = estimator_->EstimatePrompt(request, ctx.lang);
     if (ctx.sink == nullptr) {
@@ -100,30 +108,31 @@ class CallStage final : public Stage {
   }
 
  private:
-  llm::LlmRequest BuildRequest(const core::RequestContext& ctx, const llm::ModelEntry& entry) const {
-    llm::LlmRequest r;
-    r.model = entry.model;
-    if (ctx.compat) {
-      r.system = ctx.system;
-      r.cache_system = ctx.cache_system;
-    } else {
-      // The stable system prompt is the cacheable prefix of every native call (SPEC §2.8).
-      r.system = config_.system_prompt;
-      r.cache_system = true;
+  // US-08 at the cap (or level 3, or a guest at level 2): the native endpoint answers from
+  // templates and the catalog at zero LLM cost; a drop-in client, which asked for a model's
+  // answer, gets a 429 it can act on.
+  boost::asio::awaitable<absl::Status> AnswerWithoutModel(core::RequestContext& ctx) const {
+    const std::string why = ctx.traffic.over_budget
+                                ? "the daily LLM budget is spent"
+                                : absl::StrCat("cost degradation level ", ctx.degraded_level,
+                                               " allows no model call for this tier");
+    if (ctx.compat || responder_ == nullptr) {
+      ctx.response_headers.emplace_back("Retry-After", "60");
+      co_return absl::ResourceExhaustedError(
+          absl::StrCat(why, "; retry later (the budget day resets at local midnight)"));
     }
-    r.messages.reserve(ctx.history.size() + 1);
-    for (const core::ChatTurn& turn : ctx.history) {
-      r.messages.push_back(
-          llm::Message{turn.assistant ? llm::Role::kAssistant : llm::Role::kUser, turn.content});
+    llm::ExtractiveAnswer answer = responder_->Answer(ctx.message, ctx.lang);
+    ctx.answer = std::move(answer.text);
+    ctx.route = core::Route::kExtractive;
+    ctx.model = "extractive";
+    ctx.finish_reason = "stop";
+    if (ctx.sink != nullptr && !co_await ctx.sink->OnDelta(ctx.answer)) {
+      ctx.client_gone = true;
+      ctx.finish_reason = "cancelled";
+      co_return absl::CancelledError("the client went away mid-stream");
     }
-    r.messages.push_back(llm::Message{llm::Role::kUser, ctx.message});
-    r.max_tokens = ctx.max_tokens > 0 ? ctx.max_tokens : config_.max_tokens;
-    r.temperature = ctx.temperature;
-    r.top_p = ctx.top_p;
-    r.stop = ctx.stop;
-    r.request_id = ctx.request_id;
-    r.timeout = config_.timeout;
-    return r;
+    ctx.answered = true;
+    co_return absl::OkStatus();
   }
 
   boost::asio::awaitable<absl::Status> RunStreaming(core::RequestContext& ctx,
@@ -196,6 +205,7 @@ class CallStage final : public Stage {
   const core::CallConfig config_;
   const llm::Models* models_;
   llm::TokenEstimator* estimator_;
+  const llm::ExtractiveResponder* responder_;  // answers without a model (US-08)
   CallMetrics metrics_;
 };
 
@@ -204,7 +214,8 @@ class CallStage final : public Stage {
 absl::StatusOr<std::unique_ptr<Stage>> MakeCallStage(Services* services) {
   if (services->models == nullptr) return absl::FailedPreconditionError("no models are configured");
   return std::make_unique<CallStage>(services->config->call, services->models.get(),
-                                     services->token_estimator.get(), services->metrics);
+                                     services->token_estimator.get(),
+                                     services->responder.get(), services->metrics);
 }
 
 }  // namespace mangaassist::pipeline

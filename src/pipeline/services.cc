@@ -1,10 +1,12 @@
 #include "pipeline/services.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "cache/cache_tier.h"
+#include "control/traffic.h"
 #include "core/pricing.h"
 #include "llm/extractive/extractive_responder.h"
 #include "llm/models.h"
@@ -21,6 +23,7 @@ namespace mangaassist::pipeline {
 
 Services::Services() = default;
 Services::~Services() {
+  traffic.reset();  // flushes the budget ledger
   if (recorder != nullptr) recorder->Stop();  // drains every recorded event into the sink
   recorder.reset();
   models.reset();  // providers refer to the responder and prices
@@ -110,6 +113,13 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* c
   auto tier = cache::NewCacheTier(config->cache, clock, metrics);
   if (!tier.ok()) return tier.status();
   s->cache = *std::move(tier);
+  const auto& stages = config->pipeline.stages;
+  if (std::find(stages.begin(), stages.end(), "reserve") != stages.end() ||
+      !config->auth.keys.empty()) {
+    auto traffic = control::TrafficControl::Create(*config, clock, metrics, nullptr);
+    if (!traffic.ok()) return traffic.status();
+    s->traffic = *std::move(traffic);
+  }
   if (config->telemetry.enabled) {
     absl::Status t = StartTelemetry(s.get());
     if (!t.ok()) return t;

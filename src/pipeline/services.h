@@ -20,6 +20,7 @@ class Simulation;
 class TokenEstimator;
 }  // namespace mangaassist::llm
 namespace mangaassist::core { class PriceTable; }
+namespace mangaassist::control { class TrafficControl; }
 namespace mangaassist::telemetry {
 class Baseline;
 class IdHasher;
@@ -44,6 +45,9 @@ struct Services {
   std::unique_ptr<telemetry::Baseline> baseline;
   std::unique_ptr<telemetry::IdHasher> id_hasher;
   std::unique_ptr<telemetry::Recorder> recorder;
+  // US-08, when the pipeline has `reserve` or auth.keys are configured: API keys, rate
+  // limits, budget holds, the ledger and the cost breaker.
+  std::unique_ptr<control::TrafficControl> traffic;
 
   Services();
   ~Services();

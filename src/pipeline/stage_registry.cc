@@ -14,9 +14,11 @@ const std::vector<std::pair<std::string, StageFactory>>& Registry() {
       {"admit", MakeAdmitStage},
       {"normalize", MakeNormalizeStage},
       {"respond", MakeRespondStage},
+      {"reserve", MakeReserveStage},
       {"cache", MakeCacheStage},
       {"call", MakeCallStage},
       {"cache_fill", MakeCacheFillStage},
+      {"settle", MakeSettleStage},
       {"record", MakeRecordStage},
   };
   return *registry;

@@ -22,6 +22,8 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeAdmitStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeNormalizeStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeRespondStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeCallStage(Services* services);
+absl::StatusOr<std::unique_ptr<Stage>> MakeReserveStage(Services* services);
+absl::StatusOr<std::unique_ptr<Stage>> MakeSettleStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeRecordStage(Services* services);
 // cache_stage.cc: the exact response cache's lookup (before `call`) and fill (after it).
 absl::StatusOr<std::unique_ptr<Stage>> MakeCacheStage(Services* services);
