@@ -8,6 +8,8 @@
 //                                                     name resolves to its model id)
 //   → 200 {"deleted": N, "keyspace": ..., "prefix": ...}; 503 when a keyspace's Redis is down
 //   (the invalidation did not reach it: retry), 400 for a malformed body.
+//   GET /admin/budget — today's budget day (budget.time_zone): each cap's spend, holds in
+//     flight and what is left, the degradation level, spend velocity, store and ledger (US-08).
 // clang-format off
 #include <utility>  // Boost 1.74 Asio needs std::exchange declared first (g++ 12).
 // clang-format on
@@ -23,6 +25,7 @@
 #include "api/gateway.h"
 #include "cache/cache.h"
 #include "cache/response_key.h"
+#include "control/traffic.h"
 #include "core/status.h"
 #include "core/strings.h"
 #include "http/query.h"
@@ -150,6 +153,47 @@ boost::asio::awaitable<http::Response> Gateway::InvalidateCache(http::Request& r
   nlohmann::json out = {{"deleted", *deleted}, {"keyspace", keyspace_name}, {"prefix", prefix}};
   co_return http::JsonResponse(200,
                                out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+boost::asio::awaitable<http::Response> Gateway::Budget(http::Request& req,
+                                                       http::RequestInfo& info) {
+  if (auto denied = AdminDenied(req, info)) co_return *std::move(denied);
+  control::TrafficControl* traffic = services_->traffic.get();
+  if (traffic == nullptr) {
+    co_return http::ErrorResponse(
+        absl::FailedPreconditionError("traffic control is off (no `reserve` stage in the pipeline)"),
+        info.request_id);
+  }
+  // The store may be Redis and the ledger PostgreSQL: read on the admin thread.
+  co_await boost::asio::post(*admin_pool_, boost::asio::use_awaitable);
+  absl::StatusOr<control::BudgetView> view = traffic->Budget();
+  if (!view.ok()) co_return http::ErrorResponse(view.status(), info.request_id);
+  nlohmann::json caps = nlohmann::json::array();
+  for (const control::CapView& c : view->caps) {
+    nlohmann::json j = {{"scope", c.scope},
+                        {"spent_usd", c.spent.ToUsdString()},
+                        {"held_usd", c.held.ToUsdString()}};
+    if (c.cap > core::Money::Zero()) {
+      const core::Money left = c.cap - c.spent - c.held;
+      j["cap_usd"] = c.cap.ToUsdString();
+      j["remaining_usd"] = (left > core::Money::Zero() ? left : core::Money::Zero()).ToUsdString();
+    } else {
+      j["cap_usd"] = nullptr;
+    }
+    caps.push_back(std::move(j));
+  }
+  const absl::Time next = traffic->NextDay(services_->clock->Now());
+  nlohmann::json body = {{"day", view->day},
+                         {"time_zone", view->time_zone},
+                         {"resets_at", absl::FormatTime(absl::RFC3339_sec, next, absl::UTCTimeZone())},
+                         {"degradation_level", view->level},
+                         {"velocity_usd", view->velocity.ToUsdString()},
+                         {"velocity_window_minutes",
+                          absl::ToInt64Minutes(config_->cost_breaker.velocity_window)},
+                         {"caps", std::move(caps)},
+                         {"store", view->store},
+                         {"ledger", view->ledger}};
+  co_return http::JsonResponse(200, body.dump());
 }
 
 }  // namespace mangaassist::api

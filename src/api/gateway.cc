@@ -34,6 +34,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const core::Config* con
   auto admin = AdminAuth::Create(config->admin.keys_sha256);
   if (!admin.ok()) return admin.status();
   g->admin_auth_ = *std::move(admin);
+  g->idempotency_ =
+      std::make_unique<Idempotency>(config->idempotency, g->services_->cache.get());
   g->chat_errors_ = &metrics->GetCounter("mangaassist_chat_errors_total",
                                          "Chat requests that ended in an error.");
   metrics->GetGauge("mangaassist_build_info", "Build information.",
@@ -45,16 +47,23 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const core::Config* con
 }
 
 void Gateway::AddRoutes() {
+  auto idempotent = [this](http::HandlerFn fn) {
+    return [this, fn = std::move(fn)](http::Request& req, http::RequestInfo& info) {
+      return Idempotent(req, info, fn);
+    };
+  };
   router_.Add(bhttp::verb::post, "/v1/chat",
-              [this](http::Request& req, http::RequestInfo& info) { return Chat(req, info); });
+              idempotent([this](http::Request& req, http::RequestInfo& info) {
+                return Chat(req, info);
+              }));
   router_.Add(bhttp::verb::post, "/v1/chat/completions",
-              [this](http::Request& req, http::RequestInfo& info) {
+              idempotent([this](http::Request& req, http::RequestInfo& info) {
                 return Compat(req, info, /*anthropic=*/false);
-              });
+              }));
   router_.Add(bhttp::verb::post, "/v1/messages",
-              [this](http::Request& req, http::RequestInfo& info) {
+              idempotent([this](http::Request& req, http::RequestInfo& info) {
                 return Compat(req, info, /*anthropic=*/true);
-              });
+              }));
   router_.Add(bhttp::verb::get, "/v1/models",
               [this](http::Request& req, http::RequestInfo& info) { return ListModels(req, info); });
   router_.Add(bhttp::verb::get, "/healthz",
@@ -71,6 +80,8 @@ void Gateway::AddRoutes() {
               });
   router_.Add(bhttp::verb::get, "/admin/kpi",
               [this](http::Request& req, http::RequestInfo& info) { return Kpi(req, info); });
+  router_.Add(bhttp::verb::get, "/admin/budget",
+              [this](http::Request& req, http::RequestInfo& info) { return Budget(req, info); });
   router_.Add(bhttp::verb::get, "/metrics",
               [this](http::Request&, http::RequestInfo&) -> boost::asio::awaitable<http::Response> {
                 http::Response res{bhttp::status::ok, 11};
@@ -107,6 +118,18 @@ http::Response Gateway::Readiness() const {
     body["cache"] = std::move(cache);
   }
   return http::JsonResponse(status, body.dump());
+}
+
+boost::asio::awaitable<http::Response> Gateway::Idempotent(http::Request& req,
+                                                           http::RequestInfo& info,
+                                                           const http::HandlerFn& fn) {
+  Idempotency::Claim claim;
+  if (std::optional<http::Response> early = idempotency_->Begin(req, info, &claim)) {
+    co_return *std::move(early);
+  }
+  http::Response res = co_await fn(req, info);
+  idempotency_->Finish(claim, res, info.writer != nullptr && info.writer->started());
+  co_return res;
 }
 
 void Gateway::StartContext(const http::Request& req, const http::RequestInfo& info,

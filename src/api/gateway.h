@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "api/admin_auth.h"
+#include "api/idempotency.h"
 #include "core/config.h"
 #include "core/metrics.h"
 #include "http/router.h"
@@ -41,6 +42,9 @@ class Gateway {
  private:
   Gateway() = default;
   void AddRoutes();
+  // POST /v1/*: `fn` under the request's Idempotency-Key (api/idempotency.h).
+  boost::asio::awaitable<http::Response> Idempotent(http::Request& req, http::RequestInfo& info,
+                                                    const http::HandlerFn& fn);
   boost::asio::awaitable<http::Response> Chat(http::Request& req, http::RequestInfo& info);
   // compat_endpoints.cc: /v1/chat/completions (anthropic = false), /v1/messages (true).
   boost::asio::awaitable<http::Response> Compat(http::Request& req, http::RequestInfo& info,
@@ -50,6 +54,8 @@ class Gateway {
   boost::asio::awaitable<http::Response> InvalidateCache(http::Request& req, http::RequestInfo& info);
   // GET /admin/kpi?from=&to=&format=json|text|html: the Unified KPI Rollup (US-07/US-08).
   boost::asio::awaitable<http::Response> Kpi(http::Request& req, http::RequestInfo& info);
+  // GET /admin/budget: the day's caps, spend, holds, level and velocity (US-08).
+  boost::asio::awaitable<http::Response> Budget(http::Request& req, http::RequestInfo& info);
   // The admin check's response, or nullopt when the request may proceed.
   std::optional<http::Response> AdminDenied(const http::Request& req,
                                             const http::RequestInfo& info) const;
@@ -68,6 +74,7 @@ class Gateway {
   http::Router router_;
   std::atomic<bool> ready_{false};
   AdminAuth admin_auth_;
+  std::unique_ptr<Idempotency> idempotency_;
   // Blocking admin work (report queries against SQLite or PostgreSQL) runs here, never on the
   // threads serving chats.
   std::unique_ptr<boost::asio::thread_pool> admin_pool_ =

@@ -63,6 +63,10 @@ class Cache {
   // Stores `value` for `ttl` (> 0; absl::InfiniteDuration() for no expiry), replacing any value.
   virtual absl::Status Set(Keyspace ks, std::string_view key, std::string_view value,
                            absl::Duration ttl) = 0;
+  // Stores `value` only when `key` holds no live value (SET NX): true when stored, false when
+  // another value was there. The building block of cross-replica claims (Idempotency-Key).
+  virtual absl::StatusOr<bool> Add(Keyspace ks, std::string_view key, std::string_view value,
+                                   absl::Duration ttl) = 0;
   // Removes the key; OK when it was absent.
   virtual absl::Status Delete(Keyspace ks, std::string_view key) = 0;
   // One result per key, in order (a value, NotFound, or the backend's error). Redis sends the

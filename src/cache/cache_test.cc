@@ -231,6 +231,22 @@ TEST_P(CacheTest, HealthNamesEveryKeyspaceAndItsBackend) {
   }
 }
 
+TEST_P(CacheTest, AddStoresOnlyWhenAbsent) {
+  auto first = cache_->Add(Keyspace::kCost, "idem:k", "one", absl::Seconds(1));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(*first);
+  auto second = cache_->Add(Keyspace::kCost, "idem:k", "two", absl::Seconds(1));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_FALSE(*second);
+  EXPECT_EQ(*cache_->Get(Keyspace::kCost, "idem:k"), "one");
+  // Once it expires the key is free again.
+  AdvanceTime(absl::Milliseconds(1100));
+  auto third = cache_->Add(Keyspace::kCost, "idem:k", "three", absl::Seconds(1));
+  ASSERT_TRUE(third.ok());
+  EXPECT_TRUE(*third);
+  EXPECT_EQ(*cache_->Get(Keyspace::kCost, "idem:k"), "three");
+}
+
 INSTANTIATE_TEST_SUITE_P(AllBackends, CacheTest,
                          ::testing::Values(Backend::kMemory, Backend::kRedis), BackendName);
 

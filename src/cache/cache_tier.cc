@@ -55,6 +55,10 @@ class InstrumentedCache final : public Cache {
                    absl::Duration ttl) override {
     return inner_->Set(ks, key, value, ttl);
   }
+  absl::StatusOr<bool> Add(Keyspace ks, std::string_view key, std::string_view value,
+                           absl::Duration ttl) override {
+    return inner_->Add(ks, key, value, ttl);
+  }
   absl::Status Delete(Keyspace ks, std::string_view key) override {
     return inner_->Delete(ks, key);
   }

@@ -89,6 +89,20 @@ absl::StatusOr<std::string> MemoryCache::Get(Keyspace ks, std::string_view key) 
 
 absl::Status MemoryCache::Set(Keyspace ks, std::string_view key, std::string_view value,
                               absl::Duration ttl) {
+  return Store(ks, key, value, ttl, /*only_if_absent=*/false, nullptr);
+}
+
+absl::StatusOr<bool> MemoryCache::Add(Keyspace ks, std::string_view key, std::string_view value,
+                                      absl::Duration ttl) {
+  bool stored = false;
+  if (absl::Status st = Store(ks, key, value, ttl, /*only_if_absent=*/true, &stored); !st.ok()) {
+    return st;
+  }
+  return stored;
+}
+
+absl::Status MemoryCache::Store(Keyspace ks, std::string_view key, std::string_view value,
+                                absl::Duration ttl, bool only_if_absent, bool* stored) {
   if (absl::Status st = CheckTtl(ttl); !st.ok()) return st;
   Shard& s = ShardFor(ks, key);
   const size_t charge = key.size() + value.size() + kEntryOverhead;
@@ -112,7 +126,14 @@ absl::Status MemoryCache::Set(Keyspace ks, std::string_view key, std::string_vie
   if (!key.empty()) std::memcpy(e->data(), key.data(), key.size());
   if (!value.empty()) std::memcpy(e->data() + key.size(), value.data(), value.size());
   absl::MutexLock lock(&s.mu);
-  if (auto found = s.index.find(core::ToAbsl(key)); found != s.index.end()) Erase(s, found->second);
+  if (auto found = s.index.find(core::ToAbsl(key)); found != s.index.end()) {
+    if (only_if_absent && found->second->expires_ns > now) {
+      std::free(e);
+      return absl::OkStatus();
+    }
+    Erase(s, found->second);
+  }
+  if (stored != nullptr) *stored = true;
   e->prev = &s.lru;
   e->next = s.lru.next;
   s.lru.next->prev = e;

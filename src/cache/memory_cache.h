@@ -50,6 +50,8 @@ class MemoryCache final : public Cache {
   absl::StatusOr<std::string> Get(Keyspace ks, std::string_view key) override;
   absl::Status Set(Keyspace ks, std::string_view key, std::string_view value,
                    absl::Duration ttl) override;
+  absl::StatusOr<bool> Add(Keyspace ks, std::string_view key, std::string_view value,
+                           absl::Duration ttl) override;
   absl::Status Delete(Keyspace ks, std::string_view key) override;
   std::vector<absl::StatusOr<std::string>> GetMany(Keyspace ks,
                                                    const std::vector<std::string>& keys) override;
@@ -88,6 +90,9 @@ class MemoryCache final : public Cache {
 
   Shard& ShardFor(Keyspace ks, std::string_view key);
   static void Erase(Shard& s, Entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
+  // Set, or (only_if_absent) Add; `stored` (may be null) tells which happened.
+  absl::Status Store(Keyspace ks, std::string_view key, std::string_view value,
+                     absl::Duration ttl, bool only_if_absent, bool* stored);
   // Looks up a live entry, dropping it when expired; null when absent.
   static Entry* Find(Shard& s, std::string_view key, int64_t now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);

@@ -139,6 +139,25 @@ class RedisCache final : public Cache {
     return Failed(ks, st, [&] { return local_->Set(ks, key, value, ttl); });
   }
 
+  absl::StatusOr<bool> Add(Keyspace ks, std::string_view key, std::string_view value,
+                           absl::Duration ttl) override {
+    if (absl::Status s = CheckTtl(ttl); !s.ok()) return s;
+    RedisPool* p = pool_of_[static_cast<size_t>(ks)];
+    if (p == nullptr) return local_->Add(ks, key, value, ttl);
+    const std::string k = FullKey(ks, key);
+    const std::string ms = absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl)));
+    bool stored = false;
+    absl::Status st = p->Run([&](redisContext* c) {
+      Reply r = ttl == absl::InfiniteDuration() ? Command(c, {"SET", k, value, "NX"})
+                                                : Command(c, {"SET", k, value, "PX", ms, "NX"});
+      if (r != nullptr && r->type == REDIS_REPLY_ERROR) return ReplyError(r.get(), "SET NX");
+      stored = r != nullptr && r->type == REDIS_REPLY_STATUS;  // OK; nil when the key exists
+      return absl::OkStatus();
+    });
+    if (st.ok()) return stored;
+    return Failed(ks, st, [&] { return local_->Add(ks, key, value, ttl); });
+  }
+
   absl::Status Delete(Keyspace ks, std::string_view key) override {
     RedisPool* p = pool_of_[static_cast<size_t>(ks)];
     if (p == nullptr) return local_->Delete(ks, key);
