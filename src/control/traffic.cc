@@ -76,7 +76,9 @@ absl::StatusOr<std::unique_ptr<TrafficControl>> TrafficControl::Create(
   const core::BudgetConfig& b = config.budget;
   absl::StatusOr<std::unique_ptr<Ledger>> ledger =
       b.ledger == "postgres" ? OpenPostgresLedger(b.ledger_postgres)
-                             : OpenSqliteLedger(config.DataPath(b.ledger_sqlite_path));
+      : b.ledger_sqlite_path == ":memory:"  // replay: a ledger that dies with the run
+          ? OpenSqliteLedger(b.ledger_sqlite_path)
+          : OpenSqliteLedger(config.DataPath(b.ledger_sqlite_path));
   if (!ledger.ok()) return ledger.status();
   t->ledger_ = *std::move(ledger);
 

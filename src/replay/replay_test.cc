@@ -174,13 +174,18 @@ TEST(ReplayTest, SameTraceSameJsonByteForByte) {
   EXPECT_NE(ja.find("\"messages\": 3000"), std::string::npos);
 }
 
-TEST(ReplayTest, RunawaySendsEverythingToTheMostExpensiveModel) {
+TEST(ReplayTest, RunawayIsCappedByTheBudgetAndBreaksTheCapWithoutIt) {
   const std::string trace = GeneratedTrace(22, 2000, 2);
-  std::istringstream a(trace), b(trace);
-  const ReplayResult normal = Replay(DefaultOptions(), &a).result;
+  std::istringstream a(trace), b(trace), c(trace);
+  ReplayOptions normal_options = DefaultOptions();
+  normal_options.disable = {"US-08"};
+  const ReplayResult normal = Replay(std::move(normal_options), &a).result;
+
+  // Without US-08 the misrouting config runs away past a $1 cap...
   ReplayOptions o = DefaultOptions();
   o.scenario = Scenario::kRunaway;
   o.daily_cap = core::Money::FromNanos(1'000'000'000);  // $1 a day
+  o.disable = {"US-08"};
   const ReplayResult runaway = Replay(std::move(o), &b).result;
   EXPECT_EQ(runaway.routes.size(), 1u);
   EXPECT_EQ(runaway.routes.at("sonnet"), 2000);
@@ -188,8 +193,26 @@ TEST(ReplayTest, RunawaySendsEverythingToTheMostExpensiveModel) {
   EXPECT_EQ(runaway.scenario_status, "ran");
   EXPECT_GT(runaway.days_over_cap, 0);
   EXPECT_GT(runaway.largest_overshoot, core::Money::Zero());
-  EXPECT_FALSE(runaway.cap_enforced);  // no budget stage yet: reported, not claimed
+  EXPECT_FALSE(runaway.cap_enforced);
   EXPECT_NE(ReplayJson(runaway, std::nullopt).find("\"enforced\": false"), std::string::npos);
+
+  // ...with it (reserve / settle), every day stays within the cap and the rest is answered
+  // without a model.
+  ReplayOptions capped_options = DefaultOptions();
+  capped_options.scenario = Scenario::kRunaway;
+  capped_options.daily_cap = core::Money::FromNanos(1'000'000'000);
+  const ReplayResult capped = Replay(std::move(capped_options), &c).result;
+  EXPECT_TRUE(capped.cap_enforced);
+  EXPECT_EQ(capped.days_over_cap, 0);
+  EXPECT_EQ(capped.largest_overshoot, core::Money::Zero());
+  ASSERT_FALSE(capped.days.empty());
+  for (const auto& d : capped.days) EXPECT_LE(d.optimized_llm, capped.daily_cap) << d.date;
+  EXPECT_GT(capped.routes.at("extractive"), 0);
+  const auto& us08 =
+      capped.kpi.slices[0].stories[static_cast<size_t>(telemetry::Story::kUs08)];
+  EXPECT_EQ(us08.status, telemetry::KpiStatus::kOnTrack);
+  ASSERT_TRUE(us08.value.has_value());
+  EXPECT_DOUBLE_EQ(*us08.value, 1.0);
 }
 
 TEST(ReplayTest, Burst10xReplaysEveryMessageTenTimes) {
@@ -214,10 +237,24 @@ TEST(ReplayTest, ProviderBrownoutExercisesRetriesAndFallback) {
   EXPECT_TRUE(r.baseline_failures.empty());  // the brown-out hits the optimized run only
 }
 
+TEST(ReplayTest, RedisOutageRunsLimitsAndHoldsOnTheFallbackAndTheCapHolds) {
+  std::istringstream in(GeneratedTrace(25, 1000, 1));
+  ReplayOptions o = DefaultOptions();
+  o.scenario = Scenario::kRedisOutage;
+  o.daily_cap = core::Money::FromNanos(500'000'000);  // $0.50
+  const ReplayResult r = Replay(std::move(o), &in).result;
+  EXPECT_EQ(r.scenario_status, "ran");
+  EXPECT_EQ(r.messages, 1000);
+  EXPECT_TRUE(r.cap_enforced);
+  EXPECT_EQ(r.days_over_cap, 0);
+  EXPECT_TRUE(r.baseline_failures.empty());
+}
+
 TEST(ReplayTest, RedisOutageSaysNoDataWithoutARedisBackedStage) {
   std::istringstream in(GeneratedTrace(25, 100, 1));
   ReplayOptions o = DefaultOptions();
   o.scenario = Scenario::kRedisOutage;
+  o.disable = {"US-08"};
   const ReplayResult r = Replay(std::move(o), &in).result;
   EXPECT_EQ(r.scenario_status, "no data");
   EXPECT_EQ(r.messages, 100);

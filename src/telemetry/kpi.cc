@@ -189,11 +189,12 @@ StoryKpi ComputeStory(const StoryDef& def, const SliceSums& s,
       SpendReduction(s, {CostComponent::kAnalytics}, &k);
       break;
     case Story::kUs08:
-      if (!HasStage(stages, "budget")) {
-        k.note = MissingStage("budget");
+      if (!HasStage(stages, "reserve")) {
+        k.note = MissingStage("reserve");
         break;
       }
-      k.note = "the daily cap is not recorded with the rollups yet";
+      k.note = "the daily cap is not in the rollups: GET /admin/budget shows today's, and "
+               "`mangaassist replay` measures it per day";
       break;
     case Story::kCount:
       break;
