@@ -281,6 +281,49 @@ TEST_F(RedisStoreTest, MissingCountersAreSeededFromTheLedger) {
   EXPECT_EQ(again->caps[0].spent, Money::FromNanos(90));
 }
 
+// A counter of INFO's `section`: "calls" of a command from commandstats, or a stats field.
+int64_t Info(const testing::RedisServer& redis, const std::string& section,
+             const std::string& field) {
+  redisContext* c = redisConnect(redis.host().c_str(), redis.port());
+  auto* r = static_cast<redisReply*>(redisCommand(c, "INFO %s", section.c_str()));
+  const std::string info(r->str, r->len);
+  freeReplyObject(r);
+  redisFree(c);
+  const size_t at = info.find(field);
+  if (at == std::string::npos) return 0;
+  return std::stoll(info.substr(at + field.size()));
+}
+
+TEST_F(RedisStoreTest, LimitsAndHoldAreOneRoundTripPerRequest) {
+  auto store = Make(1, nullptr);
+  AcquireRequest r;
+  r.now_ns = kT0;
+  r.limits = {{"rate:u:req", {100, 60 * kSecond, 100}, 1},
+              {"rate:u:tok", {100'000, 60 * kSecond, 100'000}, 900},
+              {"rate:ip:req", {100, 60 * kSecond, 100}, 1}};
+  r.caps = {{"cost:d:deploy", Money::FromNanos(1'000'000'000)},
+            {"cost:d:tenant:t", Money::FromNanos(1'000'000'000)}};
+  r.amount = Money::FromNanos(1000);
+  r.hold_ttl_ns = 60 * kSecond;
+  r.velocity_minutes = 10;
+  r.hold_id = "warm";
+  ASSERT_TRUE(store->Acquire(r).ok());  // loads the script and seeds the day
+  const int64_t evalsha = Info(*redis_, "commandstats", "cmdstat_evalsha:calls=");
+  const int64_t loads = Info(*redis_, "commandstats", "cmdstat_script|load:calls=");
+  const int64_t connections = Info(*redis_, "stats", "total_connections_received:");
+  for (int i = 0; i < 20; ++i) {
+    r.hold_id = "rt" + std::to_string(i);
+    auto a = store->Acquire(r);
+    ASSERT_TRUE(a.ok());
+    ASSERT_EQ(a->outcome, AcquireOutcome::kOk);
+  }
+  // 20 requests, 20 EVALSHA: three limits and two caps in one script call each, on a pooled
+  // connection (the INFO calls themselves connect 3 times), no script reloads.
+  EXPECT_EQ(Info(*redis_, "commandstats", "cmdstat_evalsha:calls=") - evalsha, 20);
+  EXPECT_EQ(Info(*redis_, "commandstats", "cmdstat_script|load:calls=") - loads, 0);
+  EXPECT_EQ(Info(*redis_, "stats", "total_connections_received:") - connections, 3);
+}
+
 TEST_F(RedisStoreTest, WhileRedisIsDownLimitsAreDividedByReplicasAndSpendCatchesUp) {
   auto store = Make(2, nullptr);
   const GcraLimit ten{10, 60 * kSecond, 10};
