@@ -5,6 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "cache/cache_tier.h"
+#include "control/audit.h"
+#include "control/configured.h"
+#include "control/flags.h"
 #include "core/pricing.h"
 #include "llm/extractive/extractive_responder.h"
 #include "llm/models.h"
@@ -24,6 +27,8 @@ Services::~Services() {
   if (recorder != nullptr) recorder->Stop();  // drains every recorded event into the sink
   recorder.reset();
   models.reset();  // providers refer to the responder and prices
+  flags.reset();   // its poller stops; it appends to `audit`
+  audit.reset();
 }
 Services::Services(Services&&) noexcept = default;
 Services& Services::operator=(Services&&) noexcept = default;
@@ -71,6 +76,17 @@ absl::Status Services::StartTelemetry(Services* s) {
   return absl::OkStatus();
 }
 
+absl::Status Services::StartControl(Services* s) {
+  auto log = control::OpenConfiguredAuditLog(*s->config, s->clock);
+  if (!log.ok()) return log.status();
+  s->audit = *std::move(log);
+  auto evaluator =
+      control::MakeConfiguredFlagEvaluator(*s->config, s->audit.get(), s->clock, s->metrics);
+  if (!evaluator.ok()) return evaluator.status();
+  s->flags = *std::move(evaluator);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* config,
                                                            core::Registry* metrics,
                                                            const core::Clock* clock,
@@ -107,6 +123,7 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* c
   if (!models.ok()) return models.status();
   s->models = *std::move(models);
   s->token_estimator = std::make_unique<llm::TokenEstimator>();
+  if (absl::Status c = StartControl(s.get()); !c.ok()) return c;
   auto tier = cache::NewCacheTier(config->cache, clock, metrics);
   if (!tier.ok()) return tier.status();
   s->cache = *std::move(tier);
