@@ -87,7 +87,8 @@ int RunFlagsList(const FlagsOptions& options, std::ostream& out, std::ostream& e
   }
   SourceLine(*snapshot, c.flags->source(), out);
   out << std::left << std::setw(40) << "FLAG" << std::setw(7) << "VALUE" << std::setw(10)
-      << "RESOLVED" << "DEFAULT\n";
+      << "RESOLVED"
+      << "DEFAULT\n";
   for (const control::FlagInfo& f : control::FlagRegistry()) {
     out << std::left << std::setw(40) << f.name << std::setw(7)
         << Bool(snapshot->Value(f.name).value_or(false)) << std::setw(10)
@@ -113,8 +114,8 @@ int RunFlagsGet(const FlagsOptions& options, std::ostream& out, std::ostream& er
     out << j.dump(2) << "\n";
     return 0;
   }
-  out << info->name << " = " << Bool(snapshot->Value(info->name).value_or(false))
-      << " (resolved " << Bool(snapshot->Resolved(info->name).value_or(false)) << ", default "
+  out << info->name << " = " << Bool(snapshot->Value(info->name).value_or(false)) << " (resolved "
+      << Bool(snapshot->Resolved(info->name).value_or(false)) << ", default "
       << Bool(info->default_value) << ")\n";
   SourceLine(*snapshot, c.flags->source(), out);
   return 0;
@@ -184,8 +185,8 @@ int RunAuditVerify(const AuditOptions& options, std::ostream& out, std::ostream&
     out << "audit trail intact: " << result->entries << " entries, head " << result->head_hash
         << "\n";
   } else {
-    out << "audit trail BROKEN at seq " << result->first_bad_seq << ": " << result->problem
-        << " (" << result->entries << " entries read)\n";
+    out << "audit trail BROKEN at seq " << result->first_bad_seq << ": " << result->problem << " ("
+        << result->entries << " entries read)\n";
   }
   return result->ok ? 0 : 1;
 }
@@ -221,8 +222,8 @@ int RunAuditList(const AuditOptions& options, std::ostream& out, std::ostream& e
         << absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(e.ts_ms),
                             absl::UTCTimeZone())
         << "  " << e.record.who.actor << "  " << e.record.action << " " << e.record.subject << " "
-        << e.record.before << " -> " << e.record.after << "  \"" << e.record.who.reason
-        << "\"  [" << e.record.who.request_id << "]  " << e.hash.substr(0, 12) << "\n";
+        << e.record.before << " -> " << e.record.after << "  \"" << e.record.who.reason << "\"  ["
+        << e.record.who.request_id << "]  " << e.hash.substr(0, 12) << "\n";
   }
   return 0;
 }

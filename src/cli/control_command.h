@@ -12,8 +12,8 @@ namespace mangaassist::cli {
 struct FlagsOptions {
   std::string config_path;  // empty = embedded defaults
   bool json = false;
-  std::string name;   // get, set
-  std::string value;  // set: true|false
+  std::string name;    // get, set
+  std::string value;   // set: true|false
   std::string reason;  // set: required
   std::string actor;   // set: default $USER
 };
