@@ -13,12 +13,11 @@
 #include <utility>  // Boost 1.74 Asio needs std::exchange declared first (g++ 12).
 // clang-format on
 
-#include <string>
-#include <vector>
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -84,7 +83,8 @@ boost::asio::awaitable<http::Response> Gateway::PutFlags(http::Request& req,
         co_return bad("'flags' must be a non-empty object of flag name to true|false");
       }
       for (const auto& [fname, fvalue] : v.items()) {
-        if (!fvalue.is_boolean()) co_return bad(absl::StrCat("flags.", fname, " must be true or false"));
+        if (!fvalue.is_boolean())
+          co_return bad(absl::StrCat("flags.", fname, " must be true or false"));
         values.emplace_back(fname, fvalue.get<bool>());
       }
     } else if (k == "reason") {
@@ -167,8 +167,8 @@ boost::asio::awaitable<http::Response> Gateway::GetAudit(http::Request& req,
       expect_head = v;
       verify = true;
     } else {
-      co_return bad(absl::StrCat("unknown parameter '", k,
-                                 "' (use after, limit, verify, expect_head)"));
+      co_return bad(
+          absl::StrCat("unknown parameter '", k, "' (use after, limit, verify, expect_head)"));
     }
   }
 

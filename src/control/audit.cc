@@ -40,10 +40,11 @@ std::string AuditEntryHash(std::string_view prev_hash, int64_t seq, int64_t ts_m
   PutField(ctx.get(), kTag);
   PutU64(ctx.get(), static_cast<uint64_t>(seq));
   PutU64(ctx.get(), static_cast<uint64_t>(ts_ms));
-  for (std::string_view f : {std::string_view(record.action), std::string_view(record.subject),
-                             std::string_view(record.before), std::string_view(record.after),
-                             std::string_view(record.who.actor), std::string_view(record.who.reason),
-                             std::string_view(record.who.request_id)}) {
+  for (std::string_view f :
+       {std::string_view(record.action), std::string_view(record.subject),
+        std::string_view(record.before), std::string_view(record.after),
+        std::string_view(record.who.actor), std::string_view(record.who.reason),
+        std::string_view(record.who.request_id)}) {
     PutField(ctx.get(), f);
   }
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -96,10 +97,13 @@ namespace internal {
 
 absl::Status ValidateRecord(const AuditRecord& r) {
   if (r.action.empty()) return absl::InvalidArgumentError("audit: an entry needs an action");
-  const std::pair<const char*, const std::string*> fields[] = {
-      {"action", &r.action},       {"subject", &r.subject},   {"before", &r.before},
-      {"after", &r.after},         {"actor", &r.who.actor},   {"reason", &r.who.reason},
-      {"request_id", &r.who.request_id}};
+  const std::pair<const char*, const std::string*> fields[] = {{"action", &r.action},
+                                                               {"subject", &r.subject},
+                                                               {"before", &r.before},
+                                                               {"after", &r.after},
+                                                               {"actor", &r.who.actor},
+                                                               {"reason", &r.who.reason},
+                                                               {"request_id", &r.who.request_id}};
   for (const auto& [name, value] : fields) {
     if (value->find('\0') != std::string::npos || !core::IsValidUtf8(*value)) {
       return absl::InvalidArgumentError(
@@ -120,13 +124,13 @@ void ChainVerifier::Add(const AuditEntry& e) {
   ++result_.entries;
   if (e.seq != expected_seq_) {
     if (e.seq > expected_seq_) {
-      Fail(expected_seq_,
-           e.seq == expected_seq_ + 1
-               ? absl::StrCat("entry ", expected_seq_, " is missing (deleted)")
-               : absl::StrCat("entries ", expected_seq_, "..", e.seq - 1, " are missing (deleted)"));
+      Fail(expected_seq_, e.seq == expected_seq_ + 1
+                              ? absl::StrCat("entry ", expected_seq_, " is missing (deleted)")
+                              : absl::StrCat("entries ", expected_seq_, "..", e.seq - 1,
+                                             " are missing (deleted)"));
     } else {
-      Fail(e.seq, absl::StrCat("entry ", e.seq, " is out of order (expected seq ", expected_seq_,
-                               ")"));
+      Fail(e.seq,
+           absl::StrCat("entry ", e.seq, " is out of order (expected seq ", expected_seq_, ")"));
     }
   } else if (e.prev_hash != prev_hash_) {
     Fail(e.seq, absl::StrCat("entry ", e.seq,
@@ -148,15 +152,14 @@ VerifyResult ChainVerifier::Finish(const std::optional<AuditHead>& head) {
       Fail(1, "the head record (audit_head) is missing although the log has entries");
     }
   } else if (head->seq > last_seq) {
-    Fail(last_seq + 1,
-         absl::StrCat("the tail was truncated: the head record names entry ", head->seq,
-                      " but the log ends at seq ", last_seq));
+    Fail(last_seq + 1, absl::StrCat("the tail was truncated: the head record names entry ",
+                                    head->seq, " but the log ends at seq ", last_seq));
   } else if (head->seq < last_seq) {
     Fail(head->seq + 1, absl::StrCat("entries after seq ", head->seq,
                                      " were added behind the head record's back"));
   } else if (head->hash != prev_hash_) {
-    Fail(last_seq, absl::StrCat("the last entry (seq ", last_seq,
-                                ") does not match the head record's hash"));
+    Fail(last_seq,
+         absl::StrCat("the last entry (seq ", last_seq, ") does not match the head record's hash"));
   }
   return std::move(result_);
 }

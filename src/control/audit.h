@@ -29,8 +29,8 @@ struct AuditContext {
 };
 
 struct AuditRecord {
-  std::string action;   // "flag.set", "budget.set", "breaker.transition", "kill_switch", ...
-  std::string subject;  // e.g. the flag name, "deployment", "tenant:acme"
+  std::string action;         // "flag.set", "budget.set", "breaker.transition", "kill_switch", ...
+  std::string subject;        // e.g. the flag name, "deployment", "tenant:acme"
   std::string before, after;  // free text / JSON
   AuditContext who;
 };

@@ -143,22 +143,21 @@ class PostgresAuditLog final : public AuditLog {
       e.ts_ms = absl::ToUnixMillis(clock_->Now());
       e.hash = AuditEntryHash(e.prev_hash, e.seq, e.ts_ms, e.record);
       const std::string seq = absl::StrCat(e.seq), ts = absl::StrCat(e.ts_ms);
-      const char* values[] = {seq.c_str(),          ts.c_str(),
-                              r.action.c_str(),     r.subject.c_str(),
-                              r.before.c_str(),     r.after.c_str(),
-                              r.who.actor.c_str(),  r.who.reason.c_str(),
-                              r.who.request_id.c_str(), e.prev_hash.c_str(),
-                              e.hash.c_str()};
+      const char* values[] = {seq.c_str(),         ts.c_str(),           r.action.c_str(),
+                              r.subject.c_str(),   r.before.c_str(),     r.after.c_str(),
+                              r.who.actor.c_str(), r.who.reason.c_str(), r.who.request_id.c_str(),
+                              e.prev_hash.c_str(), e.hash.c_str()};
       const std::string insert =
           absl::StrCat("INSERT INTO audit_log (", kColumns,
                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
       Result ins(PQexecParams(conn_, insert.c_str(), 11, nullptr, values, nullptr, nullptr, 0));
       if (PQresultStatus(ins.res) != PGRES_COMMAND_OK) return Error("insert entry", ins.res);
       const char* head_values[] = {seq.c_str(), e.hash.c_str()};
-      Result up(PQexecParams(conn_,
-                             "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) "
-                             "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                             2, nullptr, head_values, nullptr, nullptr, 0));
+      Result up(
+          PQexecParams(conn_,
+                       "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) "
+                       "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                       2, nullptr, head_values, nullptr, nullptr, 0));
       if (PQresultStatus(up.res) != PGRES_COMMAND_OK) return Error("update head", up.res);
       return absl::OkStatus();
     });
@@ -190,8 +189,7 @@ class PostgresAuditLog final : public AuditLog {
     absl::Status s = InTransaction(
         [&]() -> absl::Status {
           internal::ChainVerifier verifier;
-          const std::string sql =
-              absl::StrCat("SELECT ", kColumns, " FROM audit_log ORDER BY seq");
+          const std::string sql = absl::StrCat("SELECT ", kColumns, " FROM audit_log ORDER BY seq");
           Result rows(PQexec(conn_, sql.c_str()));
           if (PQresultStatus(rows.res) != PGRES_TUPLES_OK) return Error("verify", rows.res);
           for (int i = 0; i < PQntuples(rows.res); ++i) verifier.Add(ReadEntry(rows.res, i));
@@ -221,7 +219,8 @@ class PostgresAuditLog final : public AuditLog {
       return absl::UnavailableError(absl::StrCat("PostgreSQL audit log: connect: ", msg));
     }
     // IF NOT EXISTS notices are expected, not news.
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
     return absl::OkStatus();
   }
 

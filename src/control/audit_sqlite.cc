@@ -131,9 +131,9 @@ class SqliteAuditLog final : public AuditLog {
   absl::StatusOr<std::vector<AuditEntry>> List(int64_t after_seq, int limit) override
       ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    Stmt q(db_, absl::StrCat("SELECT ", kColumns,
-                             " FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
-                    .c_str());
+    Stmt q(db_,
+           absl::StrCat("SELECT ", kColumns, " FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+               .c_str());
     if (!q.ok()) return Error("list");
     sqlite3_bind_int64(q.get(), 1, after_seq);
     sqlite3_bind_int64(q.get(), 2, limit < 0 ? 0 : limit);
@@ -187,8 +187,9 @@ class SqliteAuditLog final : public AuditLog {
     int i = 1;
     sqlite3_bind_int64(ins.get(), i++, e.seq);
     sqlite3_bind_int64(ins.get(), i++, e.ts_ms);
-    for (const std::string* f : std::initializer_list<const std::string*>{&r.action, &r.subject, &r.before, &r.after, &r.who.actor,
-                                 &r.who.reason, &r.who.request_id, &e.prev_hash, &e.hash}) {
+    for (const std::string* f : std::initializer_list<const std::string*>{
+             &r.action, &r.subject, &r.before, &r.after, &r.who.actor, &r.who.reason,
+             &r.who.request_id, &e.prev_hash, &e.hash}) {
       BindText(ins.get(), i++, *f);
     }
     if (sqlite3_step(ins.get()) != SQLITE_DONE) return Error("insert entry");

@@ -266,8 +266,8 @@ TEST_P(AuditLogTest, AnAnchorCatchesATailCutWithARewrittenHead) {
 
   DropTriggers();
   ASSERT_TRUE(Raw("DELETE FROM audit_log WHERE seq = 5").ok());
-  ASSERT_TRUE(Raw(absl::StrCat("UPDATE audit_head SET seq = 4, hash = '", entries[3].hash, "'"))
-                  .ok());
+  ASSERT_TRUE(
+      Raw(absl::StrCat("UPDATE audit_head SET seq = 4, hash = '", entries[3].hash, "'")).ok());
   // The store alone cannot tell: the cut is consistent.
   EXPECT_TRUE(MustVerify().ok);
   auto anchored = VerifyWithAnchor(*log_, anchor);

@@ -23,7 +23,6 @@ absl::StatusOr<std::unique_ptr<AuditLog>> OpenConfiguredAuditLog(const core::Con
                                                                  const core::Clock* clock);
 // `audit`, `metrics` may be null; see MakeFlagEvaluator.
 absl::StatusOr<std::unique_ptr<FlagEvaluator>> MakeConfiguredFlagEvaluator(
-    const core::Config& config, AuditLog* audit, const core::Clock* clock,
-    core::Registry* metrics);
+    const core::Config& config, AuditLog* audit, const core::Clock* clock, core::Registry* metrics);
 
 }  // namespace mangaassist::control

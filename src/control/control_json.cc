@@ -6,10 +6,14 @@ namespace mangaassist::control {
 
 std::string_view FlagKindName(FlagKind kind) {
   switch (kind) {
-    case FlagKind::kDegradation: return "kill_switch";
-    case FlagKind::kBreaker: return "breaker";
-    case FlagKind::kStory: return "story";
-    case FlagKind::kTechnique: return "technique";
+    case FlagKind::kDegradation:
+      return "kill_switch";
+    case FlagKind::kBreaker:
+      return "breaker";
+    case FlagKind::kStory:
+      return "story";
+    case FlagKind::kTechnique:
+      return "technique";
   }
   return "unknown";
 }

@@ -257,7 +257,8 @@ class RedisSource final : public FlagSource {
     for (const auto& [name, value] : changes) {
       const redisReply* old = r->element[i++];
       if (old->type != REDIS_REPLY_STRING || old->len == 0) continue;
-      if (std::optional<bool> v = ParseBool(std::string_view(old->str, old->len))) before[name] = *v;
+      if (std::optional<bool> v = ParseBool(std::string_view(old->str, old->len)))
+        before[name] = *v;
     }
     return before;
   }

@@ -30,11 +30,14 @@ std::vector<FlagInfo> BuildRegistry() {
       {"cost_circuit_breaker_enabled", kBreaker, Story::kUS08, true, false,
        "false disables the cost circuit breaker only (it computes level 0); emergency override"},
   };
-  static constexpr const char* kStoryTitles[kStoryCount] = {
-      "US-01 LLM token optimization",   "US-02 intent classifier",
-      "US-03 caching",                  "US-04 compute",
-      "US-05 session state lifecycle",  "US-06 RAG / embeddings",
-      "US-07 analytics pipeline",       "US-08 traffic-based cost control"};
+  static constexpr const char* kStoryTitles[kStoryCount] = {"US-01 LLM token optimization",
+                                                            "US-02 intent classifier",
+                                                            "US-03 caching",
+                                                            "US-04 compute",
+                                                            "US-05 session state lifecycle",
+                                                            "US-06 RAG / embeddings",
+                                                            "US-07 analytics pipeline",
+                                                            "US-08 traffic-based cost control"};
   static const std::string* story_names = [] {
     auto* names = new std::string[kStoryCount];
     for (size_t i = 0; i < kStoryCount; ++i) {
@@ -51,8 +54,8 @@ std::vector<FlagInfo> BuildRegistry() {
     return d;
   }();
   for (size_t i = 0; i < kStoryCount; ++i) {
-    r.push_back({story_names[i], kStory, static_cast<Story>(i), true, false,
-                 story_descriptions[i]});
+    r.push_back(
+        {story_names[i], kStory, static_cast<Story>(i), true, false, story_descriptions[i]});
   }
   const FlagInfo techniques[] = {
       {"us01.template_router_enabled", kTechnique, Story::kUS01, true, true,
@@ -137,8 +140,8 @@ bool FlagSnapshot::TechniqueEnabled(Story s, std::string_view technique) const {
   const FlagInfo* info = FindFlag(full);
   if (info == nullptr || info->kind != FlagKind::kTechnique || info->story != s) return false;
   if (degradation_active && info->degraded_on) return true;  // precedence 1
-  if (!StoryEnabled(s)) return false;                          // precedence 3
-  auto it = techniques.find(Absl(full));                       // precedence 4
+  if (!StoryEnabled(s)) return false;                        // precedence 3
+  auto it = techniques.find(Absl(full));                     // precedence 4
   return it == techniques.end() ? info->default_value : it->second;
 }
 
@@ -155,10 +158,14 @@ std::optional<bool> FlagSnapshot::Value(std::string_view name) const {
   const FlagInfo* info = FindFlag(name);
   if (info == nullptr) return std::nullopt;
   switch (info->kind) {
-    case FlagKind::kDegradation: return degradation_active;
-    case FlagKind::kBreaker: return cost_circuit_breaker_enabled;
-    case FlagKind::kStory: return StoryEnabled(info->story);
-    case FlagKind::kTechnique: break;
+    case FlagKind::kDegradation:
+      return degradation_active;
+    case FlagKind::kBreaker:
+      return cost_circuit_breaker_enabled;
+    case FlagKind::kStory:
+      return StoryEnabled(info->story);
+    case FlagKind::kTechnique:
+      break;
   }
   auto it = techniques.find(Absl(name));
   return it == techniques.end() ? info->default_value : it->second;
@@ -177,10 +184,18 @@ FlagSnapshot SnapshotFromValues(const std::map<std::string, bool>& values) {
     auto it = values.find(std::string(f.name));
     const bool v = it == values.end() ? f.default_value : it->second;
     switch (f.kind) {
-      case FlagKind::kDegradation: s.degradation_active = v; break;
-      case FlagKind::kBreaker: s.cost_circuit_breaker_enabled = v; break;
-      case FlagKind::kStory: s.story_enabled[static_cast<size_t>(f.story)] = v; break;
-      case FlagKind::kTechnique: s.techniques[std::string(f.name)] = v; break;
+      case FlagKind::kDegradation:
+        s.degradation_active = v;
+        break;
+      case FlagKind::kBreaker:
+        s.cost_circuit_breaker_enabled = v;
+        break;
+      case FlagKind::kStory:
+        s.story_enabled[static_cast<size_t>(f.story)] = v;
+        break;
+      case FlagKind::kTechnique:
+        s.techniques[std::string(f.name)] = v;
+        break;
     }
   }
   return s;
@@ -223,15 +238,15 @@ class Evaluator final : public FlagEvaluator {
                                             "1 while the flag source is readable and valid; 0 "
                                             "while the seed's safe defaults apply.",
                                             {{"source", source_name_}});
-      source_errors_ = &metrics->GetCounter("mangaassist_flag_source_errors_total",
-                                            "Failed reads of the flag source.",
-                                            {{"source", source_name_}});
+      source_errors_ =
+          &metrics->GetCounter("mangaassist_flag_source_errors_total",
+                               "Failed reads of the flag source.", {{"source", source_name_}});
       version_gauge_ = &metrics->GetGauge("mangaassist_flag_version",
                                           "Changes of the resolved flags seen by this process.");
       for (const FlagInfo& f : FlagRegistry()) {
-        value_gauges_.push_back(&metrics->GetGauge(
-            "mangaassist_flag_value", "Each flag's own value (1 true, 0 false).",
-            {{"flag", std::string(f.name)}}));
+        value_gauges_.push_back(&metrics->GetGauge("mangaassist_flag_value",
+                                                   "Each flag's own value (1 true, 0 false).",
+                                                   {{"flag", std::string(f.name)}}));
       }
     }
   }
@@ -315,8 +330,8 @@ class Evaluator final : public FlagEvaluator {
       }
     }
     if (!audit_errors.empty()) {
-      return absl::InternalError(
-          absl::StrCat("the flags were changed, but writing the audit entry failed: ", audit_errors));
+      return absl::InternalError(absl::StrCat(
+          "the flags were changed, but writing the audit entry failed: ", audit_errors));
     }
     return absl::OkStatus();
   }
@@ -332,9 +347,10 @@ class Evaluator final : public FlagEvaluator {
       {
         absl::ReaderMutexLock lock(&mu_);
         if (current_ == nullptr || current_->source_ok || current_->source_error != error) {
-          spdlog::warn("flags: {} source unavailable, safe defaults apply (every optimization "
-                       "off, degradation_active false): {}",
-                       source_name_, error);
+          spdlog::warn(
+              "flags: {} source unavailable, safe defaults apply (every optimization "
+              "off, degradation_active false): {}",
+              source_name_, error);
         }
       }
       Publish(SafeDefaultsSnapshot(std::move(error)));
@@ -400,8 +416,7 @@ absl::StatusOr<std::unique_ptr<FlagEvaluator>> MakeFlagEvaluator(const core::Fla
   }
   std::unique_ptr<internal::FlagSource> source;
   if (config.source == "config") {
-    source = internal::NewMemoryFlagSource(
-        FlagValues(config.values.begin(), config.values.end()));
+    source = internal::NewMemoryFlagSource(FlagValues(config.values.begin(), config.values.end()));
   } else if (config.source == "file") {
     if (config.file.empty()) return absl::InvalidArgumentError("flags.file: source: file needs it");
     source = internal::NewFileFlagSource(config.file);
@@ -410,16 +425,15 @@ absl::StatusOr<std::unique_ptr<FlagEvaluator>> MakeFlagEvaluator(const core::Fla
       return absl::InvalidArgumentError("flags.redis_url: source: redis needs it");
     }
     // Bounded so a dead Redis never stalls a poll (or a CLI call) for long.
-    auto redis = internal::NewRedisFlagSource(config.redis_url, config.redis_key,
-                                              absl::Milliseconds(250));
+    auto redis =
+        internal::NewRedisFlagSource(config.redis_url, config.redis_key, absl::Milliseconds(250));
     if (!redis.ok()) return redis.status();
     source = *std::move(redis);
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat("flags.source '", config.source, "' is not one of config|file|redis"));
   }
-  auto evaluator =
-      std::make_unique<Evaluator>(config, std::move(source), audit, clock, metrics);
+  auto evaluator = std::make_unique<Evaluator>(config, std::move(source), audit, clock, metrics);
   (void)evaluator->Refresh();  // an unreachable source is the safe defaults, not an error
   if (config.source != "config") evaluator->StartPolling();
   return evaluator;

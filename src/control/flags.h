@@ -54,7 +54,8 @@ enum class FlagKind { kDegradation, kBreaker, kStory, kTechnique };
 
 // One entry of the fixed registry.
 struct FlagInfo {
-  std::string_view name;  // "degradation_active", "us03_optimization_enabled", "us03.response_cache_enabled"
+  // "degradation_active", "us03_optimization_enabled", "us03.response_cache_enabled"
+  std::string_view name;
   FlagKind kind;
   Story story;         // kStory and kTechnique; kUS08 for the two kill switches
   bool default_value;  // what a source that does not name the flag means
@@ -69,11 +70,12 @@ const FlagInfo* FindFlag(std::string_view name);
 // A resolved, immutable view of every flag at one moment. Stages get it from the evaluator once
 // per request and never read a source.
 struct FlagSnapshot {
-  bool degradation_active = false;           // forces the degradation ladder to at least level 2
-  bool cost_circuit_breaker_enabled = true;  // false: breaker computes level 0 (unless degradation_active)
-  std::array<bool, kStoryCount> story_enabled{};       // usNN_optimization_enabled
-  absl::flat_hash_map<std::string, bool> techniques;   // "us03.response_cache_enabled" -> value
-  bool source_ok = true;  // false: the source was unreachable and the seed's safe defaults apply
+  bool degradation_active = false;  // forces the degradation ladder to at least level 2
+  // false: the breaker computes level 0 (degradation_active still forces level 2)
+  bool cost_circuit_breaker_enabled = true;
+  std::array<bool, kStoryCount> story_enabled{};      // usNN_optimization_enabled
+  absl::flat_hash_map<std::string, bool> techniques;  // "us03.response_cache_enabled" -> value
+  bool source_ok = true;     // false: the source was unreachable and the seed's safe defaults apply
   std::string source_error;  // why, when !source_ok
   uint64_t version = 0;      // increments on every change seen
 

@@ -55,8 +55,8 @@ TEST(FlagRegistryTest, MatchesTheNamesTheConfigAccepts) {
 
 TEST(FlagRegistryTest, EveryStoryHasItsFlagAndTechniquesNameTheirStory) {
   for (size_t i = 0; i < kStoryCount; ++i) {
-    const FlagInfo* f = FindFlag(absl::StrCat(std::string(StoryPrefix(static_cast<Story>(i))),
-                                              "_optimization_enabled"));
+    const FlagInfo* f = FindFlag(
+        absl::StrCat(std::string(StoryPrefix(static_cast<Story>(i))), "_optimization_enabled"));
     ASSERT_NE(f, nullptr);
     EXPECT_EQ(f->kind, FlagKind::kStory);
     EXPECT_EQ(f->story, static_cast<Story>(i));
@@ -81,25 +81,27 @@ struct PrecedenceRow {
   bool story, plain_technique, degraded_on_technique;
 };
 
+// clang-format off
 constexpr PrecedenceRow kPrecedence[] = {
-    // deg   brk    story  tech    forced eff  story  plain  deg_on
-    {false, false, false, false, 0, 0, false, false, false},
-    {false, false, false, true, 0, 0, false, false, false},
-    {false, false, true, false, 0, 0, true, false, false},
-    {false, false, true, true, 0, 0, true, true, true},
-    {false, true, false, false, 0, 3, false, false, false},
-    {false, true, false, true, 0, 3, false, false, false},
-    {false, true, true, false, 0, 3, true, false, false},
-    {false, true, true, true, 0, 3, true, true, true},
-    {true, false, false, false, 2, 2, false, false, true},
-    {true, false, false, true, 2, 2, false, false, true},
-    {true, false, true, false, 2, 2, true, false, true},
-    {true, false, true, true, 2, 2, true, true, true},
-    {true, true, false, false, 2, 3, false, false, true},
-    {true, true, false, true, 2, 3, false, false, true},
-    {true, true, true, false, 2, 3, true, false, true},
-    {true, true, true, true, 2, 3, true, true, true},
+    // degr.  breaker story  tech    forced/effective level, then story, plain, degraded_on
+    {false,  false,  false,  false,  0, 0, false,  false,  false},
+    {false,  false,  false,  true,   0, 0, false,  false,  false},
+    {false,  false,  true,   false,  0, 0, true,   false,  false},
+    {false,  false,  true,   true,   0, 0, true,   true,   true},
+    {false,  true,   false,  false,  0, 3, false,  false,  false},
+    {false,  true,   false,  true,   0, 3, false,  false,  false},
+    {false,  true,   true,   false,  0, 3, true,   false,  false},
+    {false,  true,   true,   true,   0, 3, true,   true,   true},
+    {true,   false,  false,  false,  2, 2, false,  false,  true},
+    {true,   false,  false,  true,   2, 2, false,  false,  true},
+    {true,   false,  true,   false,  2, 2, true,   false,  true},
+    {true,   false,  true,   true,   2, 2, true,   true,   true},
+    {true,   true,   false,  false,  2, 3, false,  false,  true},
+    {true,   true,   false,  true,   2, 3, false,  false,  true},
+    {true,   true,   true,   false,  2, 3, true,   false,  true},
+    {true,   true,   true,   true,   2, 3, true,   true,   true},
 };
+// clang-format on
 
 TEST(FlagPrecedenceTest, TableOfEveryCombination) {
   for (const PrecedenceRow& row : kPrecedence) {
@@ -231,9 +233,7 @@ TEST(FlagEvaluatorTest, UnknownNamesAreRejectedAndNothingIsWritten) {
   ASSERT_TRUE(ev.ok());
   EXPECT_EQ((*ev)->Set("us09_optimization_enabled", false, {}).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ((*ev)
-                ->SetMany({{"us03_optimization_enabled", false}, {"bogus", true}}, {})
-                .code(),
+  EXPECT_EQ((*ev)->SetMany({{"us03_optimization_enabled", false}, {"bogus", true}}, {}).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE((*ev)->Current()->StoryEnabled(Story::kUS03));
   EXPECT_TRUE(audit.records.empty());
@@ -262,16 +262,16 @@ TEST(FlagEvaluatorTest, MetricsShowSourceHealthAndValues) {
   auto ev = MakeFlagEvaluator(cfg, nullptr, nullptr, &metrics);
   ASSERT_TRUE(ev.ok());
   EXPECT_EQ(metrics.GetGauge("mangaassist_flag_source_ok", "", {{"source", "config"}}).Value(), 1);
-  EXPECT_EQ(
-      metrics.GetGauge("mangaassist_flag_value", "", {{"flag", "us04_optimization_enabled"}}).Value(),
-      0);
+  EXPECT_EQ(metrics.GetGauge("mangaassist_flag_value", "", {{"flag", "us04_optimization_enabled"}})
+                .Value(),
+            0);
   EXPECT_EQ(metrics.GetGauge("mangaassist_flag_value", "", {{"flag", "us03_optimization_enabled"}})
                 .Value(),
             1);
   ASSERT_TRUE((*ev)->Set("us04_optimization_enabled", true, {}).ok());
-  EXPECT_EQ(
-      metrics.GetGauge("mangaassist_flag_value", "", {{"flag", "us04_optimization_enabled"}}).Value(),
-      1);
+  EXPECT_EQ(metrics.GetGauge("mangaassist_flag_value", "", {{"flag", "us04_optimization_enabled"}})
+                .Value(),
+            1);
   EXPECT_NE(metrics.RenderText().find("mangaassist_flag_value{flag=\"us08.budget_enabled\"} 1"),
             std::string::npos);
 }
@@ -377,8 +377,8 @@ TEST_F(FileFlagsTest, SetKeepsOtherEntriesAndASecondEvaluatorSeesIt) {
   auto writer = MakeFlagEvaluator(cfg_, nullptr, nullptr);
   auto reader = MakeFlagEvaluator(cfg_, nullptr, nullptr);
   ASSERT_TRUE(writer.ok() && reader.ok());
-  ASSERT_TRUE((*writer)->SetMany({{"degradation_active", true}, {"us08.budget_enabled", true}}, {})
-                  .ok());
+  ASSERT_TRUE(
+      (*writer)->SetMany({{"degradation_active", true}, {"us08.budget_enabled", true}}, {}).ok());
   ASSERT_TRUE(WaitFor([&] { return (*reader)->Current()->degradation_active; }));
   EXPECT_FALSE((*reader)->Current()->StoryEnabled(Story::kUS02));
   auto parsed = internal::ParseFlagsYaml(ReadFile(cfg_.file), cfg_.file);
@@ -445,8 +445,9 @@ TEST_F(RedisFlagsTest, SetWritesTheHashAndAudits) {
   Cmd({"HSET", "flags", "us08.rate_limits_enabled", "true"});
   auto ev = MakeFlagEvaluator(cfg_, &audit, nullptr);
   ASSERT_TRUE(ev.ok());
-  ASSERT_TRUE((*ev)->SetMany({{"us08.rate_limits_enabled", false}, {"degradation_active", true}},
-                             {"finops", "runaway", "req-9"})
+  ASSERT_TRUE((*ev)
+                  ->SetMany({{"us08.rate_limits_enabled", false}, {"degradation_active", true}},
+                            {"finops", "runaway", "req-9"})
                   .ok());
   EXPECT_EQ(Cmd({"HGET", "flags", "us08.rate_limits_enabled"}), "false");
   EXPECT_EQ(Cmd({"HGET", "flags", "degradation_active"}), "true");
@@ -473,7 +474,7 @@ TEST_F(RedisFlagsTest, OutageMeansSafeDefaultsAndRecoveryBringsValuesBack) {
 
   ASSERT_TRUE(redis_->Restart().ok());
   ASSERT_TRUE(WaitFor([&] { return (*ev)->Current()->source_ok; }));
-  EXPECT_TRUE((*ev)->Current()->StoryEnabled(Story::kUS06));  // back to the defaults
+  EXPECT_TRUE((*ev)->Current()->StoryEnabled(Story::kUS06));     // back to the defaults
   Cmd({"HSET", "flags", "us06_optimization_enabled", "false"});  // repopulated (empty restart)
   ASSERT_TRUE(WaitFor([&] { return !(*ev)->Current()->StoryEnabled(Story::kUS06); }));
 }

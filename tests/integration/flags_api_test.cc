@@ -222,8 +222,7 @@ TEST_F(FlagsApiTest, PutSetsWritesTheSourceAndAuditsWithTheRequestId) {
   EXPECT_EQ(p["entries"][0]["seq"], 2);
   EXPECT_FALSE(p.contains("verify"));
 
-  auto anchored = client_->Get(
-      "/admin/audit?expect_head=" + std::string(64, 'a'), kAdmin);
+  auto anchored = client_->Get("/admin/audit?expect_head=" + std::string(64, 'a'), kAdmin);
   ASSERT_TRUE(anchored.ok());
   EXPECT_EQ(Json(*anchored)["verify"]["ok"], false);
 }
