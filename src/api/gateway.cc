@@ -82,6 +82,12 @@ void Gateway::AddRoutes() {
               [this](http::Request& req, http::RequestInfo& info) { return Kpi(req, info); });
   router_.Add(bhttp::verb::get, "/admin/budget",
               [this](http::Request& req, http::RequestInfo& info) { return Budget(req, info); });
+  router_.Add(bhttp::verb::get, "/admin/flags",
+              [this](http::Request& req, http::RequestInfo& info) { return GetFlags(req, info); });
+  router_.Add(bhttp::verb::put, "/admin/flags",
+              [this](http::Request& req, http::RequestInfo& info) { return PutFlags(req, info); });
+  router_.Add(bhttp::verb::get, "/admin/audit",
+              [this](http::Request& req, http::RequestInfo& info) { return GetAudit(req, info); });
   router_.Add(bhttp::verb::get, "/metrics",
               [this](http::Request&, http::RequestInfo&) -> boost::asio::awaitable<http::Response> {
                 http::Response res{bhttp::status::ok, 11};

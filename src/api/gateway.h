@@ -1,7 +1,8 @@
 // Gateway: the HTTP face of the pipeline. Owns the services, the pipeline and the router with
 // every endpoint (SPEC §3): POST /v1/chat, the drop-in POST /v1/chat/completions (OpenAI) and
 // POST /v1/messages (Anthropic), GET /v1/models, /healthz, /readyz, /metrics, and the admin
-// endpoints behind AdminAuth (POST /admin/cache/invalidate, GET /admin/kpi). Created once at
+// endpoints behind AdminAuth (POST /admin/cache/invalidate, GET /admin/kpi, GET/PUT
+// /admin/flags, GET /admin/audit). Created once at
 // start-up; handlers are thread-safe.
 #pragma once
 
@@ -56,6 +57,10 @@ class Gateway {
   boost::asio::awaitable<http::Response> Kpi(http::Request& req, http::RequestInfo& info);
   // GET /admin/budget: the day's caps, spend, holds, level and velocity (US-08).
   boost::asio::awaitable<http::Response> Budget(http::Request& req, http::RequestInfo& info);
+  // flags_endpoints.cc: GET /admin/flags, PUT /admin/flags, GET /admin/audit (US-08).
+  boost::asio::awaitable<http::Response> GetFlags(http::Request& req, http::RequestInfo& info);
+  boost::asio::awaitable<http::Response> PutFlags(http::Request& req, http::RequestInfo& info);
+  boost::asio::awaitable<http::Response> GetAudit(http::Request& req, http::RequestInfo& info);
   // The admin check's response, or nullopt when the request may proceed.
   std::optional<http::Response> AdminDenied(const http::Request& req,
                                             const http::RequestInfo& info) const;

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "cli/control_command.h"
 #include "cli/redact_command.h"
 #include "cli/report_command.h"
 #include "cli/serve_command.h"
@@ -103,7 +104,48 @@ int main(int argc, char** argv) {
                        "Leave wall-clock figures out (elapsed_s null) for byte-identical output");
   replay_cmd->add_flag("--quiet", replay.quiet, "No progress bar");
 
+  mangaassist::cli::FlagsOptions flags;
+  auto* flags_cmd = app.add_subcommand(
+      "flags", "Feature flags and kill switches (US-08) of the config's flag source");
+  flags_cmd->require_subcommand(1);
+  auto* flags_list = flags_cmd->add_subcommand("list", "Every flag: value, resolved value, default");
+  auto* flags_get = flags_cmd->add_subcommand("get", "One flag");
+  flags_get->add_option("name", flags.name, "Flag name")->required();
+  auto* flags_set = flags_cmd->add_subcommand(
+      "set", "Change a flag in the file or Redis source (audited)");
+  flags_set->add_option("name", flags.name, "Flag name")->required();
+  flags_set->add_option("value", flags.value, "true | false")->required();
+  flags_set->add_option("--reason", flags.reason, "Why (recorded in the audit trail)")->required();
+  flags_set->add_option("--actor", flags.actor, "Who (default: $USER)");
+  for (CLI::App* sub : {flags_list, flags_get, flags_set}) {
+    sub->add_option("--config", flags.config_path, "YAML config file (default: embedded defaults)");
+  }
+  for (CLI::App* sub : {flags_list, flags_get}) {
+    sub->add_flag("--json", flags.json, "Print JSON");
+  }
+
+  mangaassist::cli::AuditOptions audit;
+  auto* audit_cmd = app.add_subcommand("audit", "The hash-chained audit trail (US-08)");
+  audit_cmd->require_subcommand(1);
+  auto* audit_verify = audit_cmd->add_subcommand(
+      "verify", "Check every link of the chain and the head record (exit 1 when broken)");
+  audit_verify->add_option("--expect-head", audit.expect_head,
+                           "A head hash recorded earlier that must still be in the chain");
+  auto* audit_list = audit_cmd->add_subcommand("list", "Print entries in order");
+  audit_list->add_option("--after", audit.after, "Entries after this seq")->capture_default_str();
+  audit_list->add_option("--limit", audit.limit, "At most this many")->capture_default_str();
+  for (CLI::App* sub : {audit_verify, audit_list}) {
+    sub->add_option("--config", audit.config_path, "YAML config file (default: embedded defaults)");
+    sub->add_flag("--json", audit.json, "Print JSON");
+  }
+
   CLI11_PARSE(app, argc, argv);
+
+  if (flags_list->parsed()) return mangaassist::cli::RunFlagsList(flags, std::cout, std::cerr);
+  if (flags_get->parsed()) return mangaassist::cli::RunFlagsGet(flags, std::cout, std::cerr);
+  if (flags_set->parsed()) return mangaassist::cli::RunFlagsSet(flags, std::cout, std::cerr);
+  if (audit_verify->parsed()) return mangaassist::cli::RunAuditVerify(audit, std::cout, std::cerr);
+  if (audit_list->parsed()) return mangaassist::cli::RunAuditList(audit, std::cout, std::cerr);
 
   if (gen_cmd->parsed()) return mangaassist::cli::RunTraceGen(trace_gen, std::cout, std::cerr);
   if (replay_cmd->parsed()) return mangaassist::cli::RunReplay(replay, std::cout, std::cerr);

@@ -657,6 +657,70 @@ void ReadAdmin(const YAML::Node& root, MapReader& r, LoadContext* ctx, Config* c
 }
 // --- end cache -----------------------------------------------------------------------------
 
+// --- control (issue 7) ---------------------------------------------------------------------
+// US-08 control sections: flags: and audit:.
+void ReadControl(const YAML::Node& root, MapReader& r, LoadContext* ctx, Config* cfg) {
+  {
+    FlagsConfig& f = cfg->flags;
+    MapReader m = r.Child("flags");
+    const YAML::Node node = root["flags"];
+    m.String("source", &f.source);
+    if (ctx->status.ok() && f.source != "config" && f.source != "file" && f.source != "redis") {
+      ctx->Fail(node["source"], "flags.source", "'" + f.source + "' is not one of config|file|redis");
+    }
+    m.String("file", &f.file);
+    if (ctx->status.ok() && f.source == "file" && f.file.empty()) {
+      ctx->Fail(node["source"], "flags.file", "source: file needs flags.file");
+    }
+    m.String("redis_url", &f.redis_url);
+    if (ctx->status.ok() && !IsRedisUrl(f.redis_url)) {
+      ctx->Fail(node["redis_url"], "flags.redis_url", "'" + f.redis_url + "' is not a redis:// URL");
+    }
+    if (f.redis_url.empty()) f.redis_url = cfg->cache.redis_url;
+    if (ctx->status.ok() && f.source == "redis" && f.redis_url.empty()) {
+      ctx->Fail(node["source"], "flags.redis_url",
+                "source: redis needs flags.redis_url (or cache.redis_url)");
+    }
+    m.String("redis_key", &f.redis_key);
+    if (ctx->status.ok() && f.redis_key.empty()) {
+      ctx->Fail(node["redis_key"], "flags.redis_key", "must not be empty");
+    }
+    m.Duration("poll_interval", &f.poll_interval, absl::Milliseconds(10), absl::Hours(1));
+    if (m.Has("values")) {
+      MapReader v = m.Child("values");
+      const auto& known = KnownFlagNames();
+      for (const std::string& name : v.Keys()) {
+        if (std::find(known.begin(), known.end(), name) == known.end()) {
+          ctx->Fail(node["values"][name], "flags.values." + name,
+                    "unknown flag (known: " + absl::StrJoin(known, ", ") + ")");
+          break;
+        }
+        bool b = false;
+        v.Bool(name, &b);
+        if (!ctx->status.ok()) break;
+        f.values[name] = b;
+      }
+    }
+    m.Finish();
+  }
+  {
+    AuditConfig& a = cfg->audit;
+    MapReader m = r.Child("audit");
+    m.String("store", &a.store);
+    if (ctx->status.ok() && a.store != "sqlite" && a.store != "postgres") {
+      ctx->Fail(root["audit"]["store"], "audit.store", "'" + a.store + "' is not one of sqlite|postgres");
+    }
+    m.String("sqlite_path", &a.sqlite_path);
+    m.String("postgres", &a.postgres);
+    if (ctx->status.ok() && a.store == "postgres" && a.postgres.empty()) {
+      ctx->Fail(root["audit"]["store"], "audit.postgres",
+                "store: postgres needs audit.postgres (libpq conninfo)");
+    }
+    m.Finish();
+  }
+}
+// --- end control ---------------------------------------------------------------------------
+
 void ReadConfig(const YAML::Node& root, LoadContext* ctx, Config* cfg) {
   MapReader r(root, "", ctx);
   r.String("data_dir", &cfg->data_dir);
@@ -772,10 +836,46 @@ void ReadConfig(const YAML::Node& root, LoadContext* ctx, Config* cfg) {
   ReadCache(root, r, ctx, cfg);
   ReadTraffic(root, r, ctx, cfg);
   ReadAdmin(root, r, ctx, cfg);
+  ReadControl(root, r, ctx, cfg);
   r.Finish();
 }
 
 }  // namespace
+
+const std::vector<std::string>& KnownFlagNames() {
+  static const auto* names = new std::vector<std::string>{
+      "degradation_active",
+      "cost_circuit_breaker_enabled",
+      "us01_optimization_enabled",
+      "us02_optimization_enabled",
+      "us03_optimization_enabled",
+      "us04_optimization_enabled",
+      "us05_optimization_enabled",
+      "us06_optimization_enabled",
+      "us07_optimization_enabled",
+      "us08_optimization_enabled",
+      "us01.template_router_enabled",
+      "us01.tier_routing_enabled",
+      "us01.prompt_compression_enabled",
+      "us01.provider_prompt_caching_enabled",
+      "us02.session_intent_cache_enabled",
+      "us03.response_cache_enabled",
+      "us03.semantic_cache_enabled",
+      "us04.compute_spot_enabled",
+      "us05.session_ttl_enabled",
+      "us06.rag_bypass_enabled",
+      "us06.embedding_cache_enabled",
+      "us07.event_sampling_enabled",
+      "us08.rate_limits_enabled",
+      "us08.budget_enabled"};
+  return *names;
+}
+
+absl::StatusOr<std::string> ExpandEnv(const std::string& text) {
+  std::string out, error;
+  if (!SubstituteEnv(text, &out, &error)) return absl::InvalidArgumentError(error);
+  return out;
+}
 
 std::string Config::DataPath(const std::string& relative) const {
   if (!relative.empty() && relative.front() == '/') return relative;
@@ -817,6 +917,8 @@ Config DefaultConfig() {
     m.model = "extractive";
     cfg.models.push_back(m);
   }
+  // The default audit path follows MANGAASSIST_VAR like a file's ${MANGAASSIST_VAR:-../var}.
+  if (auto path = ExpandEnv(cfg.audit.sqlite_path); path.ok()) cfg.audit.sqlite_path = *path;
   return cfg;
 }
 

@@ -178,6 +178,28 @@ struct AdminConfig {
 };
 // --- end cache ---------------------------------------------------------------------------------
 
+// --- control (issue 7) -------------------------------------------------------------------------
+// US-08 feature flags (src/control/flags.h): where the kill switches and optimization flags come
+// from. `values` are the deployment's defaults for the flags the source does not name (and the
+// whole state with source: config); names must be control::FlagRegistry() names.
+struct FlagsConfig {
+  std::string source = "config";  // config | file | redis
+  std::string file;               // source: file — a YAML map of flag name -> bool
+  std::string redis_url;          // source: redis — "" = cache.redis_url
+  std::string redis_key = "flags";
+  absl::Duration poll_interval = absl::Seconds(1);
+  std::map<std::string, bool> values;
+};
+
+// The hash-chained audit trail (src/control/audit.h) of flag, budget and breaker changes.
+struct AuditConfig {
+  std::string store = "sqlite";  // sqlite | postgres
+  // Relative to data_dir; ":memory:" keeps the trail in the process (tests).
+  std::string sqlite_path = "${MANGAASSIST_VAR:-../var}/control/audit.db";
+  std::string postgres;  // libpq conninfo (store: postgres)
+};
+// --- end control -------------------------------------------------------------------------------
+
 struct Config {
   std::string source = "<embedded defaults>";  // file the config came from
   std::string data_dir;                        // default: the compiled-in data directory
@@ -203,6 +225,9 @@ struct Config {
   BudgetConfig budget;
   CostBreakerConfig cost_breaker;
   IdempotencyConfig idempotency;
+  // US-08 kill switches and the audit trail.
+  FlagsConfig flags;
+  AuditConfig audit;
 
   const ProviderConfig* FindProvider(std::string_view name) const;
   const ModelAliasConfig* FindModel(std::string_view alias) const;
@@ -218,6 +243,14 @@ Config DefaultConfig();
 // unknown key, bad value) with "FILE:LINE: key: problem".
 absl::StatusOr<Config> LoadConfigFile(const std::string& path);
 absl::StatusOr<Config> LoadConfigString(const std::string& yaml, const std::string& source_name);
+
+// The flag names `flags.values` accepts: kept in step with control::FlagRegistry() (core depends
+// on nothing of ours; control's tests check that both lists agree).
+const std::vector<std::string>& KnownFlagNames();
+
+// ${VAR} and ${VAR:-default} substitution, as config values get it. InvalidArgument for an
+// unset variable without a default or an unterminated ${.
+absl::StatusOr<std::string> ExpandEnv(const std::string& text);
 
 // Parses "HOST:PORT" (IPv6 as "[::1]:8080").
 absl::Status ParseListen(const std::string& text, std::string* host, uint16_t* port);

@@ -173,5 +173,65 @@ TEST(ConfigTest, RefusesInconsistentModelConfig) {
   }
 }
 
+// --- control (issue 7) ----------------------------------------------------------------------
+
+TEST(ConfigTest, ReadsFlagsAndAudit) {
+  auto cfg = LoadConfigString(R"(
+cache:
+  redis_url: redis://10.0.0.5:6379
+flags:
+  source: redis
+  poll_interval: 250ms
+  values:
+    degradation_active: false
+    us03.semantic_cache_enabled: off
+audit:
+  store: postgres
+  postgres: "host=db dbname=ma"
+)", "c.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->flags.source, "redis");
+  EXPECT_EQ(cfg->flags.redis_url, "redis://10.0.0.5:6379");  // cache.redis_url by default
+  EXPECT_EQ(cfg->flags.redis_key, "flags");
+  EXPECT_EQ(cfg->flags.poll_interval, absl::Milliseconds(250));
+  EXPECT_EQ(cfg->flags.values.at("us03.semantic_cache_enabled"), false);
+  EXPECT_EQ(cfg->flags.values.size(), 2u);
+  EXPECT_EQ(cfg->audit.store, "postgres");
+  EXPECT_EQ(cfg->audit.postgres, "host=db dbname=ma");
+}
+
+TEST(ConfigTest, ControlDefaultsNeedNoSetup) {
+  setenv("MANGAASSIST_VAR", "/srv/ma-var", 1);
+  Config with_var = DefaultConfig();
+  unsetenv("MANGAASSIST_VAR");
+  Config plain = DefaultConfig();
+  EXPECT_EQ(plain.flags.source, "config");
+  EXPECT_EQ(plain.audit.store, "sqlite");
+  EXPECT_EQ(plain.audit.sqlite_path, "../var/control/audit.db");
+  EXPECT_EQ(with_var.audit.sqlite_path, "/srv/ma-var/control/audit.db");
+}
+
+TEST(ConfigTest, UnknownFlagNamesAndBadControlValuesAreRefused) {
+  auto unknown = LoadConfigString("flags:\n  values:\n    us03_optimization_enabled: true\n"
+                                  "    us03.warp_drive: true\n",
+                                  "f.yaml");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("f.yaml:4: flags.values.us03.warp_drive: unknown flag"),
+            std::string::npos)
+      << unknown.status();
+  auto not_bool = LoadConfigString("flags:\n  values:\n    degradation_active: maybe\n", "f.yaml");
+  ASSERT_FALSE(not_bool.ok());
+  EXPECT_NE(not_bool.status().message().find("f.yaml:3"), std::string::npos) << not_bool.status();
+  EXPECT_FALSE(LoadConfigString("flags:\n  source: ssm\n", "f.yaml").ok());
+  EXPECT_FALSE(LoadConfigString("flags:\n  source: file\n", "f.yaml").ok());  // no file
+  EXPECT_FALSE(LoadConfigString("flags:\n  source: redis\n", "f.yaml").ok());  // no URL at all
+  EXPECT_FALSE(LoadConfigString("flags:\n  redis_url: http://x\n", "f.yaml").ok());
+  EXPECT_FALSE(LoadConfigString("flags:\n  poll_interval: 1ms\n", "f.yaml").ok());
+  EXPECT_FALSE(LoadConfigString("flags:\n  colour: red\n", "f.yaml").ok());
+  EXPECT_FALSE(LoadConfigString("audit:\n  store: dynamodb\n", "f.yaml").ok());
+  EXPECT_FALSE(LoadConfigString("audit:\n  store: postgres\n", "f.yaml").ok());  // no conninfo
+  EXPECT_TRUE(LoadConfigString("flags:\n  source: file\n  file: flags.yaml\n", "f.yaml").ok());
+}
+
 }  // namespace
 }  // namespace mangaassist::core

@@ -9,6 +9,7 @@
 //
 // `settle` runs always (after failures too): the hold becomes the actual LLM cost, token
 // limits are corrected to the tokens really used, and the ledger gets its row.
+#include "control/flags.h"
 #include "control/traffic.h"
 #include "llm/token_estimator.h"
 #include "pipeline/call_plan.h"
@@ -17,6 +18,21 @@
 namespace mangaassist::pipeline {
 namespace {
 
+// The flags this stage honours, resolved by the evaluator's precedence. The daily cap and the
+// rate limits are the safety net, not an optimization: a flag source that cannot be read (the
+// seed's safe defaults switch every *_optimization_enabled off) never switches them off; only
+// a healthy source that says so does (us08_optimization_enabled or the technique flags).
+control::TrafficFlags FlagsOf(const control::FlagSnapshot& f) {
+  control::TrafficFlags t;
+  t.degradation_active = f.degradation_active;
+  t.breaker_enabled = f.BreakerEnabled();
+  if (f.source_ok) {
+    t.rate_limits_enabled = f.TechniqueEnabled(control::Story::kUS08, "rate_limits_enabled");
+    t.budget_enabled = f.TechniqueEnabled(control::Story::kUS08, "budget_enabled");
+  }
+  return t;
+}
+
 class ReserveStage final : public Stage {
  public:
   explicit ReserveStage(Services* s) : services_(s), config_(*s->config) {}
@@ -24,7 +40,7 @@ class ReserveStage final : public Stage {
 
   boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
     control::TrafficControl& traffic = *services_->traffic;
-    const control::TrafficFlags flags;  // the flag evaluator feeds these (issue 7, flags)
+    const control::TrafficFlags flags = FlagsOf(*services_->flags->Current());
     traffic.Degrade(ctx, flags);
     std::string_view alias = config_.call.AliasFor(ctx.tier, ctx.requested_model);
     const llm::ModelEntry* entry = services_->models->Find(alias);
@@ -70,7 +86,7 @@ class SettleStage final : public Stage {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Stage>> MakeReserveStage(Services* services) {
-  if (services->traffic == nullptr || services->models == nullptr) {
+  if (services->traffic == nullptr || services->models == nullptr || services->flags == nullptr) {
     return absl::FailedPreconditionError("traffic control is not set up");
   }
   const auto& stages = services->config->pipeline.stages;

@@ -6,6 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "cache/cache_tier.h"
+#include "control/audit.h"
+#include "control/configured.h"
+#include "control/flags.h"
 #include "control/traffic.h"
 #include "core/pricing.h"
 #include "llm/extractive/extractive_responder.h"
@@ -27,6 +30,8 @@ Services::~Services() {
   if (recorder != nullptr) recorder->Stop();  // drains every recorded event into the sink
   recorder.reset();
   models.reset();  // providers refer to the responder and prices
+  flags.reset();   // its poller stops; it appends to `audit`
+  audit.reset();
 }
 Services::Services(Services&&) noexcept = default;
 Services& Services::operator=(Services&&) noexcept = default;
@@ -74,6 +79,17 @@ absl::Status Services::StartTelemetry(Services* s) {
   return absl::OkStatus();
 }
 
+absl::Status Services::StartControl(Services* s) {
+  auto log = control::OpenConfiguredAuditLog(*s->config, s->clock);
+  if (!log.ok()) return log.status();
+  s->audit = *std::move(log);
+  auto evaluator =
+      control::MakeConfiguredFlagEvaluator(*s->config, s->audit.get(), s->clock, s->metrics);
+  if (!evaluator.ok()) return evaluator.status();
+  s->flags = *std::move(evaluator);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* config,
                                                            core::Registry* metrics,
                                                            const core::Clock* clock,
@@ -110,13 +126,30 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* c
   if (!models.ok()) return models.status();
   s->models = *std::move(models);
   s->token_estimator = std::make_unique<llm::TokenEstimator>();
+  if (absl::Status c = StartControl(s.get()); !c.ok()) return c;
   auto tier = cache::NewCacheTier(config->cache, clock, metrics);
   if (!tier.ok()) return tier.status();
   s->cache = *std::move(tier);
   const auto& stages = config->pipeline.stages;
   if (std::find(stages.begin(), stages.end(), "reserve") != stages.end() ||
       !config->auth.keys.empty()) {
-    auto traffic = control::TrafficControl::Create(*config, clock, metrics, nullptr);
+    // Every breaker transition goes to the audit trail (the seed's CloudTrail on every breaker
+    // state change), with the level change and why.
+    control::AuditLog* audit = s->audit.get();
+    auto on_transition = [audit](const control::BreakerTransition& t) {
+      if (audit == nullptr) return;
+      control::AuditRecord r;
+      r.action = "breaker.transition";
+      r.subject = "deployment";
+      r.before = absl::StrCat("level ", t.from);
+      r.after = absl::StrCat("level ", t.to);
+      r.who.actor = "cost-breaker";
+      r.who.reason = t.reason;
+      if (auto e = audit->Append(r); !e.ok()) {
+        spdlog::error("audit: breaker transition not recorded: {}", e.status().ToString());
+      }
+    };
+    auto traffic = control::TrafficControl::Create(*config, clock, metrics, on_transition);
     if (!traffic.ok()) return traffic.status();
     s->traffic = *std::move(traffic);
   }

@@ -20,7 +20,11 @@ class Simulation;
 class TokenEstimator;
 }  // namespace mangaassist::llm
 namespace mangaassist::core { class PriceTable; }
-namespace mangaassist::control { class TrafficControl; }
+namespace mangaassist::control {
+class AuditLog;
+class FlagEvaluator;
+class TrafficControl;
+}  // namespace mangaassist::control
 namespace mangaassist::telemetry {
 class Baseline;
 class IdHasher;
@@ -38,6 +42,11 @@ struct Services {
   std::unique_ptr<core::PriceTable> prices;  // config.pricing_file
   std::unique_ptr<llm::Models> models;       // providers and aliases (after responder, prices)
   std::unique_ptr<llm::TokenEstimator> token_estimator;  // pre-call prompt estimates
+  // US-08: the hash-chained audit trail (config.audit; SQLite under var/ by default) and the
+  // flag evaluator (config.flags) that resolves every kill switch. Stages read flags only
+  // through `flags->Current()`. The audit log is created first and destroyed last.
+  std::unique_ptr<control::AuditLog> audit;
+  std::unique_ptr<control::FlagEvaluator> flags;  // audits into `audit`
   // US-03: the shared cache tier (config.cache; in-process unless keyspaces name Redis).
   std::unique_ptr<cache::Cache> cache;
   // US-07, when telemetry.enabled: the baseline, the id hasher and the recorder (spool +
@@ -65,6 +74,7 @@ struct Services {
 
  private:
   static absl::Status StartTelemetry(Services* s);
+  static absl::Status StartControl(Services* s);
 };
 
 }  // namespace mangaassist::pipeline

@@ -262,6 +262,8 @@ struct Replayer::Impl {
     arm->config = cfg;
     core::Config& c = arm->config;
     c.telemetry.enabled = false;  // no spool: events stay in memory
+    c.audit.store = "sqlite";     // a replay changes nothing worth auditing: keep var/ untouched
+    c.audit.sqlite_path = ":memory:";
     for (core::ProviderConfig& p : c.providers) {
       if (p.type == "anthropic" || p.type == "bedrock" || p.type == "openai") {
         result.simulated_providers.push_back(

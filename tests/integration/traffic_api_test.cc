@@ -90,6 +90,7 @@ class TrafficApiTest : public ::testing::Test {
     config_.call.max_tokens = 1000;
     config_.admin.keys_sha256 = {control::KeyDigest(kAdminKey)};
     config_.budget.ledger_sqlite_path = (dir_ / "ledger.db").string();
+    config_.audit.sqlite_path = (dir_ / "audit.db").string();
     config_.budget.daily_cap = core::Money::FromNanos(300'000'000);  // $0.30
     // Keep the ladder out of the way: these tests are about the cap itself.
     config_.cost_breaker.level1_percent = 900;
@@ -248,6 +249,66 @@ TEST_F(TrafficApiTest, AtTheCapNativeChatsAnswerWithoutAModelAndDropInClientsGet
   EXPECT_EQ(b["caps"][0]["cap_usd"], "0.020000000");
   EXPECT_EQ(b["caps"][0]["spent_usd"], "0.013500000");
   EXPECT_EQ(b["caps"][0]["held_usd"], "0.000000000");
+}
+
+TEST_F(TrafficApiTest, BreakerTransitionsAreAuditedAndTheLadderDropsSonnet) {
+  config_.cost_breaker = core::CostBreakerConfig{};  // the shipped ladder: 70 / 85 / 97 %
+  config_.budget.daily_cap = core::Money::FromNanos(40'000'000);  // $0.04
+  Start();
+  const testing::HttpHeaders admin = {{"Authorization", std::string("Bearer ") + kAdminKey}};
+  // Two Sonnet calls settle $0.027 (68 %) and their pace (far above cap ÷ day) trips the
+  // velocity rungs: the ladder climbs, every step audited.
+  for (int i = 0; i < 2; ++i) {
+    auto r = client_->Post("/v1/chat", ChatBody("m" + std::to_string(i)));
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+  auto premium = client_->Post(
+      "/v1/chat",
+      nlohmann::json{{"session_id", "s"}, {"user_id", "p"}, {"message", "hi"}, {"tier", "premium"}}
+          .dump());
+  ASSERT_TRUE(premium.ok());
+  auto member = client_->Post(
+      "/v1/chat",
+      nlohmann::json{{"session_id", "s"}, {"user_id", "m"}, {"message", "hi"}, {"tier", "member"}}
+          .dump());
+  ASSERT_TRUE(member.ok());
+  nlohmann::json mj = Json(*member);
+  EXPECT_GE(mj["degraded_level"].get<int>(), 1) << member->body;
+  EXPECT_NE(mj["route"], "sonnet") << "the tier floor keeps non-premium off Sonnet";
+  auto audit = client_->Get("/admin/audit?verify=1", admin);
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->status, 200) << audit->body;
+  EXPECT_NE(audit->body.find("breaker.transition"), std::string::npos) << audit->body;
+  EXPECT_NE(audit->body.find("cost-breaker"), std::string::npos);
+}
+
+TEST_F(TrafficApiTest, DegradationActiveFlagForcesLevelTwoAtOnce) {
+  Start();
+  const testing::HttpHeaders admin = {{"Authorization", std::string("Bearer ") + kAdminKey}};
+  auto before = client_->Post("/v1/chat", ChatBody("u1"));
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(Json(*before)["route"], "sonnet");
+  auto put = client_->Send(
+      "PUT", "/admin/flags",
+      R"({"name":"degradation_active","value":true,"reason":"runaway drill","actor":"sre"})",
+      admin);
+  ASSERT_TRUE(put.ok());
+  ASSERT_EQ(put->status, 200) << put->body;
+  // A guest is answered without a model at level 2; a member drops to Haiku.
+  auto guest = client_->Post("/v1/chat", ChatBody("u2"));
+  ASSERT_TRUE(guest.ok());
+  nlohmann::json g = Json(*guest);
+  EXPECT_EQ(g["degraded_level"], 2);
+  EXPECT_EQ(g["route"], "extractive");
+  auto member = client_->Post(
+      "/v1/chat",
+      nlohmann::json{{"session_id", "s"}, {"user_id", "m"}, {"message", "hi"}, {"tier", "member"}}
+          .dump());
+  ASSERT_TRUE(member.ok());
+  nlohmann::json m = Json(*member);
+  EXPECT_EQ(m["degraded_level"], 2);
+  EXPECT_EQ(m["route"], "haiku");
 }
 
 // --- two real processes ----------------------------------------------------------------------
