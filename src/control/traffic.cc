@@ -1,11 +1,15 @@
 #include "control/traffic.h"
 
+#include <libpq-fe.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <map>
 #include <limits>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -13,10 +17,6 @@
 #include "spdlog/spdlog.h"
 
 namespace mangaassist::control {
-
-struct TrafficControl::Key {
-  core::ApiKeyConfig config;
-};
 
 // What `settle` needs of a hold; lives in ctx.traffic.hold.
 struct TrafficControl::Hold {
@@ -68,10 +68,14 @@ absl::StatusOr<std::unique_ptr<TrafficControl>> TrafficControl::Create(
     return absl::FailedPreconditionError(
         absl::StrCat("budget.time_zone '", config.budget.time_zone, "' cannot be loaded"));
   }
-  for (const core::ApiKeyConfig& k : config.auth.keys) {
-    auto key = std::make_unique<Key>(Key{k});
-    t->keys_by_name_[k.name] = key.get();
-    t->keys_by_hash_[k.sha256] = std::move(key);
+  if (absl::Status s = t->ReloadKeys(); !s.ok()) {
+    // The config's keys work; PostgreSQL's arrive with the next successful reload.
+    spdlog::error("auth: {}; retrying every {}", core::ToStd(s.message()),
+                  absl::FormatDuration(config.auth.refresh));
+  }
+  if (!config.auth.postgres.empty()) {
+    TrafficControl* self = t.get();
+    t->refresher_ = std::thread([self] { self->RefreshLoop(); });
   }
   const core::BudgetConfig& b = config.budget;
   absl::StatusOr<std::unique_ptr<Ledger>> ledger =
@@ -132,7 +136,93 @@ absl::StatusOr<std::unique_ptr<TrafficControl>> TrafficControl::Create(
 }
 
 TrafficControl::~TrafficControl() {
+  {
+    absl::MutexLock lock(&keys_mu_);
+    stopping_ = true;
+  }
+  if (refresher_.joinable()) refresher_.join();
   if (ledger_ != nullptr) (void)ledger_->Flush();
+}
+
+std::shared_ptr<const TrafficControl::KeyTable> TrafficControl::Keys() const {
+  absl::MutexLock lock(&keys_mu_);
+  return keys_;
+}
+
+absl::Status TrafficControl::ReloadKeys() {
+  auto table = std::make_shared<KeyTable>();
+  absl::Status status;
+  std::vector<core::ApiKeyConfig> keys = config_->auth.keys;
+  if (!config_->auth.postgres.empty()) {
+    absl::StatusOr<std::vector<core::ApiKeyConfig>> pg = LoadPostgresKeys(config_->auth.postgres);
+    if (pg.ok()) {
+      keys.insert(keys.end(), pg->begin(), pg->end());  // a database key overrides a config one
+    } else {
+      status = pg.status();
+      if (std::shared_ptr<const KeyTable> last = Keys(); last != nullptr) return status;
+    }
+  }
+  std::map<std::string, core::ApiKeyConfig> by_name;  // a later key of the same name wins
+  for (core::ApiKeyConfig& k : keys) by_name[k.name] = std::move(k);
+  for (auto& [name, k] : by_name) table->by_hash.emplace(k.sha256, std::move(k));
+  // by_name points into by_hash, which no longer moves.
+  for (const auto& [hash, k] : table->by_hash) table->by_name[k.name] = &k;
+  absl::MutexLock lock(&keys_mu_);
+  keys_ = std::move(table);
+  return status;
+}
+
+void TrafficControl::RefreshLoop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&keys_mu_);
+      if (keys_mu_.AwaitWithTimeout(absl::Condition(&stopping_), config_->auth.refresh)) return;
+    }
+    if (absl::Status s = ReloadKeys(); !s.ok()) {
+      spdlog::warn("auth: keeping the last API keys: {}", core::ToStd(s.message()));
+    }
+  }
+}
+
+absl::StatusOr<std::vector<core::ApiKeyConfig>> LoadPostgresKeys(const std::string& conninfo) {
+  PGconn* c = PQconnectdb(conninfo.c_str());
+  auto close = absl::MakeCleanup([c] { PQfinish(c); });
+  if (PQstatus(c) != CONNECTION_OK) {
+    return absl::UnavailableError(absl::StrCat("api_keys: connect: ", PQerrorMessage(c)));
+  }
+  PQsetNoticeProcessor(
+      c, [](void*, const char*) {}, nullptr);
+  PGresult* r = PQexec(c,
+                       "CREATE TABLE IF NOT EXISTS api_keys (name TEXT PRIMARY KEY, "
+                       "sha256 TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL DEFAULT 'default', "
+                       "tier TEXT NOT NULL DEFAULT 'member', daily_budget_nanos BIGINT NOT NULL "
+                       "DEFAULT 0, disabled BOOLEAN NOT NULL DEFAULT false)");
+  PQclear(r);
+  r = PQexec(c,
+             "SELECT name, lower(sha256), tenant, tier, daily_budget_nanos FROM api_keys "
+             "WHERE NOT disabled ORDER BY name");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    absl::Status s = absl::UnavailableError(absl::StrCat("api_keys: ", PQerrorMessage(c)));
+    PQclear(r);
+    return s;
+  }
+  std::vector<core::ApiKeyConfig> keys;
+  for (int i = 0; i < PQntuples(r); ++i) {
+    core::ApiKeyConfig k;
+    k.name = PQgetvalue(r, i, 0);
+    k.sha256 = PQgetvalue(r, i, 1);
+    k.tenant = PQgetvalue(r, i, 2);
+    int64_t nanos = 0;
+    if (k.sha256.size() != 64 || !core::ParseTier(PQgetvalue(r, i, 3), &k.tier) ||
+        !absl::SimpleAtoi(PQgetvalue(r, i, 4), &nanos) || nanos < 0) {
+      spdlog::warn("api_keys: row '{}' is malformed; skipped", k.name);
+      continue;
+    }
+    k.daily_budget = core::Money::FromNanos(nanos);
+    keys.push_back(std::move(k));
+  }
+  PQclear(r);
+  return keys;
 }
 
 std::string TrafficControl::Day(absl::Time t) const { return absl::FormatTime("%Y-%m-%d", t, tz_); }
@@ -147,12 +237,14 @@ absl::Status TrafficControl::Authenticate(core::RequestContext& ctx) const {
   ctx.api_key.clear();
   // Without configured keys the gateway does not check credentials at all: SDKs insist on
   // sending one, and any value is as good as another.
-  if (!keys_by_hash_.empty() && !presented.empty()) {
-    auto it = keys_by_hash_.find(KeyDigest(presented));
-    if (it == keys_by_hash_.end()) {
+  const std::shared_ptr<const KeyTable> keys = Keys();
+  const bool checked = !keys->by_hash.empty() || !config_->auth.postgres.empty();
+  if (checked && !presented.empty()) {
+    auto it = keys->by_hash.find(KeyDigest(presented));
+    if (it == keys->by_hash.end()) {
       return absl::UnauthenticatedError("the API key is not valid");
     }
-    const core::ApiKeyConfig& k = it->second->config;
+    const core::ApiKeyConfig& k = it->second;
     ctx.key_name = k.name;
     ctx.tenant = k.tenant;
     if (ctx.tier_given && ctx.tier > k.tier) {
@@ -163,7 +255,7 @@ absl::Status TrafficControl::Authenticate(core::RequestContext& ctx) const {
     if (!ctx.tier_given) ctx.tier = k.tier;
     return absl::OkStatus();
   }
-  if (!keys_by_hash_.empty() && !config_->auth.allow_guests) {
+  if (checked && !config_->auth.allow_guests) {
     return absl::UnauthenticatedError(
         "an API key is required (Authorization: Bearer KEY or X-Api-Key: KEY)");
   }
@@ -186,7 +278,7 @@ void TrafficControl::Degrade(core::RequestContext& ctx, const TrafficFlags& flag
 }
 
 std::vector<CapCheck> TrafficControl::Caps(const std::string& day, const core::RequestContext& ctx,
-                                           const Key* key) const {
+                                           const core::ApiKeyConfig* key) const {
   const core::BudgetConfig& b = config_->budget;
   std::vector<CapCheck> caps;
   caps.push_back(CapCheck{absl::StrCat("cost:", day, ":deploy"),
@@ -194,9 +286,8 @@ std::vector<CapCheck> TrafficControl::Caps(const std::string& day, const core::R
   if (auto it = b.tenants.find(ctx.tenant); it != b.tenants.end()) {
     caps.push_back(CapCheck{absl::StrCat("cost:", day, ":tenant:", ctx.tenant), it->second});
   }
-  if (key != nullptr && key->config.daily_budget > core::Money::Zero()) {
-    caps.push_back(
-        CapCheck{absl::StrCat("cost:", day, ":key:", key->config.name), key->config.daily_budget});
+  if (key != nullptr && key->daily_budget > core::Money::Zero()) {
+    caps.push_back(CapCheck{absl::StrCat("cost:", day, ":key:", key->name), key->daily_budget});
   }
   return caps;
 }
@@ -283,8 +374,8 @@ void TrafficControl::PreloadDay(const std::string& day) {
   for (const auto& [tenant, cap] : config_->budget.tenants) {
     keys.push_back(absl::StrCat("cost:", day, ":tenant:", tenant));
   }
-  for (const core::ApiKeyConfig& k : config_->auth.keys) {
-    keys.push_back(absl::StrCat("cost:", day, ":key:", k.name));
+  for (const auto& [name, k] : Keys()->by_name) {
+    keys.push_back(absl::StrCat("cost:", day, ":key:", name));
   }
   absl::StatusOr<std::vector<core::Money>> spent = SeedFromLedger(keys);
   if (!spent.ok()) {
@@ -305,9 +396,10 @@ absl::Status TrafficControl::Acquire(core::RequestContext& ctx, const TrafficFla
   const std::string day = Day(now);
   if (budget_on) PreloadDay(day);
 
-  const Key* key = nullptr;
+  const std::shared_ptr<const KeyTable> keys = Keys();
+  const core::ApiKeyConfig* key = nullptr;
   if (!ctx.key_name.empty()) {
-    if (auto it = keys_by_name_.find(ctx.key_name); it != keys_by_name_.end()) key = it->second;
+    if (auto it = keys->by_name.find(ctx.key_name); it != keys->by_name.end()) key = it->second;
   }
   auto hold = std::make_shared<Hold>();
   hold->day = day;
@@ -425,10 +517,10 @@ absl::StatusOr<BudgetView> TrafficControl::Budget() {
     caps.push_back(CapCheck{absl::StrCat("cost:", v.day, ":tenant:", tenant), cap});
     scopes.push_back(absl::StrCat("tenant:", tenant));
   }
-  for (const core::ApiKeyConfig& k : config_->auth.keys) {
-    if (k.daily_budget <= core::Money::Zero()) continue;
-    caps.push_back(CapCheck{absl::StrCat("cost:", v.day, ":key:", k.name), k.daily_budget});
-    scopes.push_back(absl::StrCat("key:", k.name));
+  for (const auto& [name, k] : Keys()->by_name) {
+    if (k->daily_budget <= core::Money::Zero()) continue;
+    caps.push_back(CapCheck{absl::StrCat("cost:", v.day, ":key:", name), k->daily_budget});
+    scopes.push_back(absl::StrCat("key:", name));
   }
   absl::StatusOr<AcquireResult> r = store_->Read(
       caps, absl::ToUnixNanos(now),

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -84,12 +85,20 @@ class TrafficControl {
   ControlStore* store() { return store_.get(); }
 
  private:
-  struct Key;
   struct Hold;
+  // The API keys: from the config, plus PostgreSQL's `api_keys` when auth.postgres is set
+  // (reloaded every auth.refresh; a failed reload keeps the last table).
+  struct KeyTable {
+    absl::flat_hash_map<std::string, core::ApiKeyConfig> by_hash;  // sha256 hex → key
+    absl::flat_hash_map<std::string, const core::ApiKeyConfig*> by_name;
+  };
+  std::shared_ptr<const KeyTable> Keys() const;
+  absl::Status ReloadKeys();
+  void RefreshLoop();
   TrafficControl() = default;
 
   std::vector<CapCheck> Caps(const std::string& day, const core::RequestContext& ctx,
-                             const Key* key) const;
+                             const core::ApiKeyConfig* key) const;
   std::vector<LimitCheck> Limits(const core::RequestContext& ctx, int64_t tokens,
                                  std::vector<LimitCheck>* token_limits) const;
   absl::StatusOr<std::vector<core::Money>> SeedFromLedger(const std::vector<std::string>& keys);
@@ -98,8 +107,10 @@ class TrafficControl {
   const core::Config* config_ = nullptr;
   const core::Clock* clock_ = nullptr;
   absl::TimeZone tz_;
-  absl::flat_hash_map<std::string, std::unique_ptr<Key>> keys_by_hash_;  // sha256 hex → key
-  absl::flat_hash_map<std::string, const Key*> keys_by_name_;
+  mutable absl::Mutex keys_mu_;
+  std::shared_ptr<const KeyTable> keys_ ABSL_GUARDED_BY(keys_mu_);
+  bool stopping_ ABSL_GUARDED_BY(keys_mu_) = false;
+  std::thread refresher_;
   std::unique_ptr<Ledger> ledger_;
   std::unique_ptr<ControlStore> store_;
   std::unique_ptr<CostBreaker> breaker_;
@@ -112,5 +123,9 @@ class TrafficControl {
 
 // Hex SHA-256 of a presented key (how keys are configured and stored).
 std::string KeyDigest(std::string_view key);
+
+// The enabled keys of PostgreSQL table `api_keys` (created if missing): name, sha256 (hex),
+// tenant, tier (guest|member|premium), daily_budget_nanos (0: none), disabled.
+absl::StatusOr<std::vector<core::ApiKeyConfig>> LoadPostgresKeys(const std::string& conninfo);
 
 }  // namespace mangaassist::control
