@@ -90,6 +90,55 @@ absl::Status Services::StartControl(Services* s) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The daily caps as configured, in one canonical line (the audit trail's budget.set value).
+std::string BudgetText(const core::Config& c) {
+  std::string text = absl::StrCat("deployment ", c.budget.daily_cap.ToUsdString(), " USD");
+  for (const auto& [tenant, cap] : c.budget.tenants) {
+    absl::StrAppend(&text, "; tenant ", tenant, " ", cap.ToUsdString(), " USD");
+  }
+  for (const core::ApiKeyConfig& k : c.auth.keys) {
+    if (k.daily_budget > core::Money::Zero()) {
+      absl::StrAppend(&text, "; key ", k.name, " ", k.daily_budget.ToUsdString(), " USD");
+    }
+  }
+  absl::StrAppend(&text, "; day in ", c.budget.time_zone, "; ",
+                  c.budget.enabled ? "enforced" : "not enforced");
+  return text;
+}
+
+// Budgets change by deploying a config: a start-up whose caps differ from the last recorded
+// ones appends a budget.set entry, so every change is in the trail with where it came from.
+void AuditBudget(control::AuditLog* audit, const core::Config& c) {
+  if (audit == nullptr) return;
+  const std::string now = BudgetText(c);
+  std::string last;
+  int64_t after = 0;
+  for (;;) {
+    auto page = audit->List(after, 1000);
+    if (!page.ok() || page->empty()) break;
+    for (const control::AuditEntry& e : *page) {
+      if (e.record.action == "budget.set") last = e.record.after;
+      after = e.seq;
+    }
+    if (page->size() < 1000) break;
+  }
+  if (last == now) return;
+  control::AuditRecord r;
+  r.action = "budget.set";
+  r.subject = "daily caps";
+  r.before = last.empty() ? "(none recorded)" : last;
+  r.after = now;
+  r.who.actor = "config";
+  r.who.reason = absl::StrCat("start-up with ", c.source);
+  if (auto e = audit->Append(r); !e.ok()) {
+    spdlog::error("audit: budget change not recorded: {}", e.status().ToString());
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* config,
                                                            core::Registry* metrics,
                                                            const core::Clock* clock,
@@ -152,6 +201,7 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* c
     auto traffic = control::TrafficControl::Create(*config, clock, metrics, on_transition);
     if (!traffic.ok()) return traffic.status();
     s->traffic = *std::move(traffic);
+    AuditBudget(s->audit.get(), *config);
   }
   if (config->telemetry.enabled) {
     absl::Status t = StartTelemetry(s.get());

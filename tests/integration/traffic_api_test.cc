@@ -281,6 +281,28 @@ TEST_F(TrafficApiTest, BreakerTransitionsAreAuditedAndTheLadderDropsSonnet) {
   ASSERT_EQ(audit->status, 200) << audit->body;
   EXPECT_NE(audit->body.find("breaker.transition"), std::string::npos) << audit->body;
   EXPECT_NE(audit->body.find("cost-breaker"), std::string::npos);
+  // The caps this gateway started with are in the trail too (budget changes are config
+  // deploys), once: a restart with the same caps adds nothing, a new cap adds an entry.
+  EXPECT_NE(audit->body.find("budget.set"), std::string::npos);
+  EXPECT_NE(audit->body.find("deployment 0.040000000 USD"), std::string::npos);
+  auto count = [&](std::string_view what) {
+    auto a = client_->Get("/admin/audit?limit=1000", admin);
+    size_t n = 0;
+    for (size_t at = a->body.find(what); at != std::string::npos; at = a->body.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("\"budget.set\""), 1u);
+  server_->Stop();
+  server_.reset();
+  gateway_.reset();
+  Start();
+  EXPECT_EQ(count("\"budget.set\""), 1u);
+  server_->Stop();
+  server_.reset();
+  gateway_.reset();
+  config_.budget.daily_cap = core::Money::FromNanos(80'000'000);
+  Start();
+  EXPECT_EQ(count("\"budget.set\""), 2u);
 }
 
 TEST_F(TrafficApiTest, DegradationActiveFlagForcesLevelTwoAtOnce) {
