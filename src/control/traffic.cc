@@ -123,6 +123,10 @@ absl::StatusOr<std::unique_ptr<TrafficControl>> TrafficControl::Create(
         "Requests whose hold did not fit under a daily cap (answered without a model)");
     t->level_gauge_ = &metrics->GetGauge("mangaassist_degradation_level",
                                          "The cost breaker's degradation level (0..3)");
+    t->suspend_scale_in_ = &metrics->GetGauge(
+        "mangaassist_suspend_scale_in",
+        "1 while the degradation ladder is at level 2 or above (breaker or degradation_active): "
+        "autoscalers should not scale in");
   }
   core::Gauge* gauge = t->level_gauge_;
   t->breaker_ = std::make_unique<CostBreaker>(
@@ -267,6 +271,7 @@ void TrafficControl::Degrade(core::RequestContext& ctx, const TrafficFlags& flag
   int level = flags.breaker_enabled ? breaker_->level() : 0;
   if (flags.degradation_active) level = std::max(level, 2);
   ctx.degraded_level = level;
+  if (suspend_scale_in_ != nullptr) suspend_scale_in_->Set(level >= 2 ? 1 : 0);
   core::RequestContext::Traffic& t = ctx.traffic;
   const bool premium = ctx.tier == core::Tier::kPremium;
   t.tier_floor = level >= 1 && !premium;

@@ -117,6 +117,7 @@ class TrafficControl {
   core::Counter* limited_ = nullptr;
   core::Counter* over_budget_ = nullptr;
   core::Gauge* level_gauge_ = nullptr;
+  core::Gauge* suspend_scale_in_ = nullptr;  // the autoscaler's signal (level >= 2)
   absl::Mutex day_mu_;
   std::string preloaded_day_ ABSL_GUARDED_BY(day_mu_);
 };

@@ -331,6 +331,9 @@ TEST_F(TrafficApiTest, DegradationActiveFlagForcesLevelTwoAtOnce) {
   nlohmann::json m = Json(*member);
   EXPECT_EQ(m["degraded_level"], 2);
   EXPECT_EQ(m["route"], "haiku");
+  auto metrics = client_->Get("/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_NE(metrics->body.find("mangaassist_suspend_scale_in 1"), std::string::npos);
 }
 
 // --- two real processes ----------------------------------------------------------------------
