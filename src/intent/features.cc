@@ -160,14 +160,18 @@ FeatureStats ExtractFeatures(std::string_view input, const FeatureOptions& optio
     if (!g.japanese) {
       e.Emit(g.begin, g.end, kWord);
       // Adjacent words are separated by exactly one space, so "w1 w2" is one span.
-      if (prev_word != nullptr && prev_word->end + 1 == g.begin) {
+      if (options.word_bigrams && prev_word != nullptr && prev_word->end + 1 == g.begin) {
         e.Emit(prev_word->begin, g.end, kWordBigram);
       }
       prev_word = &g;
-      if (g.cp_count >= 4) {
+      if (options.word_char_max >= 3 && g.cp_count >= 4) {
         e.Emit(cp_at(g.cp_begin), cp_at(g.cp_begin + 3), kWordPrefix);
-        for (uint32_t i = 0; i + 3 <= g.cp_count; ++i) {
-          if (!e.Emit(cp_at(g.cp_begin + i), cp_at(g.cp_begin + i + 3), kWordTrigramChar)) break;
+        for (uint32_t n = 3; n <= static_cast<uint32_t>(options.word_char_max); ++n) {
+          for (uint32_t i = 0; i + n <= g.cp_count; ++i) {
+            if (!e.Emit(cp_at(g.cp_begin + i), cp_at(g.cp_begin + i + n), kWordTrigramChar + n)) {
+              break;
+            }
+          }
         }
       }
       continue;
@@ -178,7 +182,8 @@ FeatureStats ExtractFeatures(std::string_view input, const FeatureOptions& optio
       const uint32_t at = g.cp_begin + i;
       e.Emit(cp_at(at), cp_at(at + 1), kJa1);
       if (i + 2 <= g.cp_count) e.Emit(cp_at(at), cp_at(at + 2), kJa2);
-      if (i + 3 <= g.cp_count) e.Emit(cp_at(at), cp_at(at + 3), kJa3);
+      if (i + 3 <= g.cp_count && options.ja_max_n >= 3) e.Emit(cp_at(at), cp_at(at + 3), kJa3);
+      if (i + 4 <= g.cp_count && options.ja_max_n >= 4) e.Emit(cp_at(at), cp_at(at + 4), kJa3 + 4);
     }
   }
   if (question && !e.full()) {

@@ -20,6 +20,9 @@ struct FeatureOptions {
   int bucket_bits = 18;          // 2^18 hashed buckets
   size_t max_codepoints = 1024;  // of the message considered (the rest is ignored)
   size_t max_features = 512;     // features produced at most
+  int word_char_max = 3;         // character n-grams of Latin words, 3..word_char_max (0: none)
+  int ja_max_n = 3;              // Japanese character n-grams, 1..ja_max_n
+  bool word_bigrams = true;
 };
 
 struct FeatureStats {

@@ -66,13 +66,17 @@ nlohmann::json MetaJson(const std::vector<std::string>& labels, const FeatureOpt
   j["labels"] = labels;
   j["features"] = {{"bucket_bits", f.bucket_bits},
                    {"max_codepoints", f.max_codepoints},
-                   {"max_features", f.max_features}};
+                   {"max_features", f.max_features},
+                   {"word_char_max", f.word_char_max},
+                   {"ja_max_n", f.ja_max_n},
+                   {"word_bigrams", f.word_bigrams}};
   j["temperature"] = m.temperature;
   j["threshold"] = m.threshold;
   j["seed"] = m.seed;
   j["epochs"] = m.epochs;
   j["train_data_hash"] = m.train_data_hash;
   j["train_examples"] = m.train_examples;
+  j["cv_accuracy"] = m.cv_accuracy;
   j["train_label_share"] = m.train_label_share;
   j["train_lang_share"] = m.train_lang_share;
   j["dev"] = {{"class_precision", m.dev_class_precision},
@@ -207,12 +211,16 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Parse(std::string_view bytes) {
     f.bucket_bits = fj.at("bucket_bits").get<int>();
     f.max_codepoints = fj.at("max_codepoints").get<size_t>();
     f.max_features = fj.at("max_features").get<size_t>();
+    f.word_char_max = fj.at("word_char_max").get<int>();
+    f.ja_max_n = fj.at("ja_max_n").get<int>();
+    f.word_bigrams = fj.at("word_bigrams").get<bool>();
     m.temperature = j.at("temperature").get<double>();
     m.threshold = j.at("threshold").get<double>();
     m.seed = j.at("seed").get<uint64_t>();
     m.epochs = j.at("epochs").get<int>();
     m.train_data_hash = j.at("train_data_hash").get<std::string>();
     m.train_examples = j.at("train_examples").get<int64_t>();
+    m.cv_accuracy = j.at("cv_accuracy").get<double>();
     m.train_label_share = j.at("train_label_share").get<std::map<std::string, double>>();
     m.train_lang_share = j.at("train_lang_share").get<std::map<std::string, double>>();
     const auto& d = j.at("dev");

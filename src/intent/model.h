@@ -32,6 +32,7 @@ struct ModelMeta {
   int epochs = 0;
   std::string train_data_hash;  // XXH3 of the training examples (text, label), hex
   int64_t train_examples = 0;
+  double cv_accuracy = 0;  // top-label accuracy of the cross-validation predictions
   // label -> share of the training examples; lang -> share (the drift reference of last resort).
   std::map<std::string, double> train_label_share;
   std::map<std::string, double> train_lang_share;

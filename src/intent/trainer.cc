@@ -171,6 +171,8 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const std::vector<Example>& example
     for (float v : z) sum += std::exp(v / temperature - mx);
     scored.emplace_back(static_cast<float>(1.0 / sum), best == data.labels[i]);
   }
+  int64_t cv_correct = 0;
+  for (const auto& [c, ok] : scored) cv_correct += ok;
   double threshold = 0.95;
   for (int t100 = 5; t100 <= 95; ++t100) {
     const double t = t100 / 100.0;
@@ -191,6 +193,7 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const std::vector<Example>& example
   ModelMeta& meta = model->mutable_meta();
   meta.temperature = temperature;
   meta.threshold = threshold;
+  meta.cv_accuracy = static_cast<double>(cv_correct) / static_cast<double>(scored.size());
   meta.seed = o.seed;
   meta.epochs = o.epochs;
   meta.train_data_hash = absl::StrFormat("%016x", data_hash);

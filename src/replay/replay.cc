@@ -23,6 +23,7 @@
 #include "llm/simulated/simulation.h"
 #include "llm/token_count.h"
 #include "llm/token_estimator.h"
+#include "pipeline/intent_kpi.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/services.h"
 #include "replay/trace.h"
@@ -579,7 +580,16 @@ struct Replayer::Impl {
     for (auto& [k, v] : rollups) cells.push_back(v);
     const int64_t from = min_hour == INT64_MAX ? 0 : min_hour;
     const int64_t to = max_hour == INT64_MIN ? kHourMs : max_hour + kHourMs;
-    result.kpi = telemetry::ComputeKpi(cells, result.optimized_stages, from, to);
+    // US-02: the optimized arm's classifier against the baseline's always-on endpoint.
+    std::optional<telemetry::IntentKpiInputs> intent;
+    if (opt != nullptr && opt->services->intent != nullptr && opt->cost_model != nullptr) {
+      auto in = pipeline::IntentKpiInputsFor(opt->config, *opt->services->intent,
+                                             opt->services->intent_drift.get(), *opt->cost_model,
+                                             *opt->services->prices);
+      if (in.ok()) intent = *std::move(in);
+    }
+    result.kpi = telemetry::ComputeKpi(cells, result.optimized_stages, from, to,
+                                       intent.has_value() ? &*intent : nullptr);
     const telemetry::SliceKpi& all = result.kpi.slices[0];
     result.baseline = all.metered_baseline;
     result.optimized = all.metered_actual;
