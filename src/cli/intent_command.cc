@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <fstream>
 #include <istream>
 #include <ostream>
@@ -78,10 +77,6 @@ int RunIntentTrain(const IntentTrainOptions& options, std::ostream& out, std::os
   t.seed = options.seed;
   t.epochs = options.epochs;
   t.learning_rate = options.learning_rate;
-  if (const char* v = std::getenv("MA_INTENT_WCM")) t.features.word_char_max = std::atoi(v);
-  if (const char* v = std::getenv("MA_INTENT_JAN")) t.features.ja_max_n = std::atoi(v);
-  if (const char* v = std::getenv("MA_INTENT_WB")) t.features.word_bigrams = std::atoi(v) != 0;
-  if (const char* v = std::getenv("MA_INTENT_BITS")) t.features.bucket_bits = std::atoi(v);
   t.target_precision = options.target_precision;
   if (!options.quiet) {
     t.progress = [&err, &start](std::string_view phase, int step, int steps) {

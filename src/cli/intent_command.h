@@ -17,7 +17,7 @@ struct IntentTrainOptions {
   std::string dev;                // gate set (default: <data_dir>/intent/dev.jsonl)
   uint64_t seed = 1;
   int epochs = 25;
-  double learning_rate = 0.8;
+  double learning_rate = 3.0;
   double threshold = 0;           // 0: chosen by cross-validation
   double target_precision = 0.95;  // what the cross-validated threshold aims at
   double floor = 0.92;            // minimum precision at the threshold on dev

@@ -178,6 +178,31 @@ FeatureStats ExtractFeatures(std::string_view input, const FeatureOptions& optio
     }
     prev_word = nullptr;
     if (g.cp_count <= 6) e.Emit(g.begin, g.end, kJaWhole);
+    // Runs of one script inside the segment (katakana loanwords, kanji compounds) as words:
+    // キャンセル, 発送, 返品 — what a tokenizer would give, without a dictionary.
+    if (options.ja_script_words) {
+      uint32_t run_start = 0;
+      int run_script = -1;
+      for (uint32_t i = 0; i <= g.cp_count; ++i) {
+        int script = -1;
+        if (i < g.cp_count) {
+          const uint32_t b = cp_at(g.cp_begin + i);
+          int32_t cp = -1;
+          utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.text.data() + b),
+                           static_cast<utf8proc_ssize_t>(s.text.size() - b), &cp);
+          script = (cp >= 0x30A0 && cp <= 0x30FF) || (cp >= 0xFF66 && cp <= 0xFF9F) ? 1
+                   : (cp >= 0x3400 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) ? 2
+                                                                                        : 0;
+        }
+        if (script != run_script) {
+          if (run_script > 0 && i - run_start >= 2) {
+            e.Emit(cp_at(g.cp_begin + run_start), cp_at(g.cp_begin + i), kJaWhole + 1);
+          }
+          run_start = i;
+          run_script = script;
+        }
+      }
+    }
     for (uint32_t i = 0; i < g.cp_count && !e.full(); ++i) {
       const uint32_t at = g.cp_begin + i;
       e.Emit(cp_at(at), cp_at(at + 1), kJa1);

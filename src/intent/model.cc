@@ -69,7 +69,8 @@ nlohmann::json MetaJson(const std::vector<std::string>& labels, const FeatureOpt
                    {"max_features", f.max_features},
                    {"word_char_max", f.word_char_max},
                    {"ja_max_n", f.ja_max_n},
-                   {"word_bigrams", f.word_bigrams}};
+                   {"word_bigrams", f.word_bigrams},
+                   {"ja_script_words", f.ja_script_words}};
   j["temperature"] = m.temperature;
   j["threshold"] = m.threshold;
   j["seed"] = m.seed;
@@ -214,6 +215,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Parse(std::string_view bytes) {
     f.word_char_max = fj.at("word_char_max").get<int>();
     f.ja_max_n = fj.at("ja_max_n").get<int>();
     f.word_bigrams = fj.at("word_bigrams").get<bool>();
+    f.ja_script_words = fj.at("ja_script_words").get<bool>();
     m.temperature = j.at("temperature").get<double>();
     m.threshold = j.at("threshold").get<double>();
     m.seed = j.at("seed").get<uint64_t>();

@@ -22,7 +22,7 @@ namespace mangaassist::intent {
 struct TrainOptions {
   uint64_t seed = 1;
   int epochs = 25;
-  double learning_rate = 0.8;
+  double learning_rate = 3.0;
   int folds = 5;                    // cross-validation folds for calibration (≥ 2)
   double target_precision = 0.95;   // the threshold is chosen to reach it on CV predictions
   FeatureOptions features;
