@@ -2,9 +2,9 @@
 // on dev, normalized and redacted exactly as the pipeline does (privacy::Sanitize), as
 // `mangaassist intent eval` does.
 // Issue 9's bar is precision at the threshold ≥ 0.92 with coverage ≥ 70%, accuracy ≥ 0.85 and no
-// language more than 5 points below the others. The precision floor is asserted as is. The model
-// does NOT yet reach the other three (docs/benchmarks.md: coverage 68.1%, accuracy 0.816, English
-// 9.5 points below Japanese); they are asserted here as regression floors just under today's
+// language more than 5 points below the others. The precision floor and the coverage target are
+// asserted as is. The model does NOT yet reach the other two (docs/benchmarks.md: accuracy 0.828,
+// English 6.8 points below Japanese); they are asserted as regression floors just under today's
 // figures, to be raised to the issue's targets when the model gets there.
 #include <algorithm>
 
@@ -32,7 +32,7 @@ TEST(DevTargetsTest, DefaultModelMeetsTheTargetsOnDev) {
   }
   EvalReport r = Evaluate(**classifier, *dev);
   EXPECT_GE(r.precision_at_threshold, kPrecisionFloor) << EvalText(r);
-  EXPECT_GE(r.coverage, 0.66) << EvalText(r);  // target 0.70: not met
+  EXPECT_GE(r.coverage, 0.70) << EvalText(r);
   EXPECT_GE(r.accuracy, 0.80) << EvalText(r);  // target 0.85: not met
   double best = 0, worst = 1;
   for (const auto& [lang, m] : r.by_lang) {
@@ -40,7 +40,7 @@ TEST(DevTargetsTest, DefaultModelMeetsTheTargetsOnDev) {
     best = std::max(best, m.accuracy);
     worst = std::min(worst, m.accuracy);
   }
-  EXPECT_LE(best - worst, 0.11) << EvalText(r);  // target 0.05: not met
+  EXPECT_LE(best - worst, 0.08) << EvalText(r);  // target 0.05: not met
   // The model carries what the training gate measured; it must agree with this measurement.
   EXPECT_NEAR((*classifier)->model().meta().dev_precision_at_threshold, r.precision_at_threshold,
               1e-9);

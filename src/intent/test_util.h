@@ -27,6 +27,7 @@ inline TrainOptions SmallOptions(uint64_t seed = 7) {
   o.seed = seed;
   o.epochs = 6;
   o.folds = 2;
+  o.ensemble = 2;
   o.features.bucket_bits = 14;
   return o;
 }

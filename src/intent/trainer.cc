@@ -84,6 +84,26 @@ double Nll(const std::vector<float>& logits, const std::vector<int>& labels, siz
   return nll;
 }
 
+// `ensemble` SGD runs over `rows`, their weights averaged into `model` (which must be zero).
+void FitAveraged(const Encoded& data, const std::vector<size_t>& rows, const TrainOptions& o,
+                 uint64_t seed, Model* model, std::string_view phase) {
+  const int runs = std::max(1, o.ensemble);
+  if (runs == 1) return Fit(data, rows, o, seed, model, phase);
+  const size_t L = model->labels().size();
+  const size_t buckets = size_t{1} << model->feature_options().bucket_bits;
+  for (int r = 0; r < runs; ++r) {
+    Model run(model->labels(), model->feature_options());
+    Fit(data, rows, o, seed + 1000003ull * static_cast<uint64_t>(r), &run, phase);
+    const float w = 1.0f / static_cast<float>(runs);
+    for (size_t b = 0; b < buckets; ++b) {
+      const float* src = run.Row(static_cast<uint32_t>(b));
+      float* dst = model->Row(static_cast<uint32_t>(b));
+      for (size_t k = 0; k < L; ++k) dst[k] += w * src[k];
+    }
+    for (size_t k = 0; k < L; ++k) model->Bias()[k] += w * run.Bias()[k];
+  }
+}
+
 }  // namespace
 
 double FitTemperature(const std::vector<float>& logits, const std::vector<int>& labels,
@@ -153,7 +173,7 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const std::vector<Example>& example
       if (fold[i] != k) train_rows.push_back(i);
     }
     Model m(labels, o.features);
-    Fit(data, train_rows, o, o.seed + static_cast<uint64_t>(k) + 1, &m,
+    FitAveraged(data, train_rows, o, o.seed + static_cast<uint64_t>(k) + 1, &m,
         absl::StrCat("cv ", k + 1, "/", o.folds));
     for (size_t i = 0; i < examples.size(); ++i) {
       if (fold[i] == k) m.Logits(data.features[i], &held_out[i * L]);
@@ -189,7 +209,7 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const std::vector<Example>& example
   auto model = std::make_unique<Model>(labels, o.features);
   std::vector<size_t> all(examples.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;
-  Fit(data, all, o, o.seed, model.get(), "final");
+  FitAveraged(data, all, o, o.seed, model.get(), "final");
   ModelMeta& meta = model->mutable_meta();
   meta.temperature = temperature;
   meta.threshold = threshold;
