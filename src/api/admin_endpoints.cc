@@ -29,8 +29,8 @@
 #include "http/query.h"
 #include "llm/models.h"
 #include "nlohmann/json.hpp"
-#include "spdlog/spdlog.h"
 #include "pipeline/intent_kpi.h"
+#include "spdlog/spdlog.h"
 #include "telemetry/kpi_source.h"
 
 namespace mangaassist::api {
@@ -93,9 +93,9 @@ boost::asio::awaitable<http::Response> Gateway::Kpi(http::Request& req, http::Re
     // US-02's classifier figures, with the live drift windows.
     std::optional<telemetry::IntentKpiInputs> intent;
     if (services_->intent != nullptr && services_->baseline != nullptr) {
-      auto in = pipeline::IntentKpiInputsFor(*config_, *services_->intent,
-                                             services_->intent_drift.get(), *services_->baseline,
-                                             *services_->prices);
+      auto in =
+          pipeline::IntentKpiInputsFor(*config_, *services_->intent, services_->intent_drift.get(),
+                                       *services_->baseline, *services_->prices);
       if (in.ok()) intent = *std::move(in);
     }
     const telemetry::IntentKpiInputs* in = intent.has_value() ? &*intent : nullptr;

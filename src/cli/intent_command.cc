@@ -82,7 +82,8 @@ int RunIntentTrain(const IntentTrainOptions& options, std::ostream& out, std::os
     t.progress = [&err, &start](std::string_view phase, int step, int steps) {
       const double s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      err << absl::StrFormat("\rtraining %-8s epoch %2d/%d  %.1f s", std::string(phase), step, steps, s);
+      err << absl::StrFormat("\rtraining %-8s epoch %2d/%d  %.1f s", std::string(phase), step,
+                             steps, s);
       if (step == steps) err << "\n";
       err.flush();
     };
@@ -118,8 +119,8 @@ int RunIntentTrain(const IntentTrainOptions& options, std::ostream& out, std::os
       "%.3f, threshold %.2f\n"
       "dev %s: accuracy %.4f, coverage %.4f, precision at threshold %.4f (floor %.2f)\n",
       train.size(), (*model)->labels().size(), options.seed, meta.cv_accuracy, meta.temperature,
-      meta.threshold,
-      dev_path, report.accuracy, report.coverage, report.precision_at_threshold, options.floor);
+      meta.threshold, dev_path, report.accuracy, report.coverage, report.precision_at_threshold,
+      options.floor);
   if (report.precision_at_threshold < options.floor && !options.force) {
     err << absl::StrFormat(
         "intent train: refusing to write %s: precision at threshold %.4f on dev is below the "

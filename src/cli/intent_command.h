@@ -18,10 +18,10 @@ struct IntentTrainOptions {
   uint64_t seed = 1;
   int epochs = 25;
   double learning_rate = 3.0;
-  double threshold = 0;           // 0: chosen by cross-validation
+  double threshold = 0;            // 0: chosen by cross-validation
   double target_precision = 0.95;  // what the cross-validated threshold aims at
-  double floor = 0.92;            // minimum precision at the threshold on dev
-  bool force = false;             // write even below the floor
+  double floor = 0.92;             // minimum precision at the threshold on dev
+  bool force = false;              // write even below the floor
   bool quiet = false;
 };
 // 0 written; 1 refused (below the floor) or I/O error; 2 usage or data error.
@@ -29,7 +29,7 @@ int RunIntentTrain(const IntentTrainOptions& options, std::ostream& out, std::os
 
 struct IntentEvalOptions {
   std::string data;
-  std::string model;   // default: <data_dir>/intent/model.bin
+  std::string model;  // default: <data_dir>/intent/model.bin
   double threshold = 0;
   bool json = false;
 };

@@ -131,12 +131,14 @@ int main(int argc, char** argv) {
   itrain_cmd->add_flag("--quiet", intent_train.quiet, "No progress");
   auto* ieval_cmd = intent_cmd->add_subcommand("eval", "Measure a model on labelled JSONL");
   ieval_cmd->add_option("--data", intent_eval.data, "Labelled JSONL")->required();
-  ieval_cmd->add_option("--model", intent_eval.model, "Model file (default: data/intent/model.bin)");
+  ieval_cmd->add_option("--model", intent_eval.model,
+                        "Model file (default: data/intent/model.bin)");
   ieval_cmd->add_option("--threshold", intent_eval.threshold,
                         "Confidence threshold (default: the model's)");
   ieval_cmd->add_flag("--json", intent_eval.json, "Print JSON");
   auto* iclassify_cmd = intent_cmd->add_subcommand(
-      "classify", "Classify plain lines or JSONL {text}; writes JSONL {text, intent, confidence, lang}");
+      "classify",
+      "Classify plain lines or JSONL {text}; writes JSONL {text, intent, confidence, lang}");
   iclassify_cmd->add_option("--model", intent_classify.model,
                             "Model file (default: data/intent/model.bin)");
   iclassify_cmd->add_option("--input", intent_classify.input, "Input file ('-' = stdin)")
@@ -146,8 +148,12 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
-  if (itrain_cmd->parsed()) return mangaassist::cli::RunIntentTrain(intent_train, std::cout, std::cerr);
-  if (ieval_cmd->parsed()) return mangaassist::cli::RunIntentEval(intent_eval, std::cout, std::cerr);
+  if (itrain_cmd->parsed()) {
+    return mangaassist::cli::RunIntentTrain(intent_train, std::cout, std::cerr);
+  }
+  if (ieval_cmd->parsed()) {
+    return mangaassist::cli::RunIntentEval(intent_eval, std::cout, std::cerr);
+  }
   if (iclassify_cmd->parsed()) {
     return mangaassist::cli::RunIntentClassify(intent_classify, std::cin, std::cout, std::cerr);
   }

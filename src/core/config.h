@@ -65,7 +65,7 @@ struct IntentConfig {
   double threshold = 0;       // confidence below which the label is `uncertain`; 0: the model's
   bool session_cache = true;  // follow-ups inherit the session's intent (keyspace intent_sess)
   // Measured CPU per classification (intent_benchmark), for US-02's inference cost in the KPI.
-  int64_t cpu_ns_per_classification = 5000;
+  int64_t cpu_ns_per_classification = 3000;
   absl::Duration drift_window = absl::Hours(1);
   int64_t drift_min_requests = 200;
   std::string drift_reference = "first_window";  // first_window | previous_window

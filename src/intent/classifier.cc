@@ -4,10 +4,14 @@ namespace mangaassist::intent {
 
 std::string_view SourceName(Source s) {
   switch (s) {
-    case Source::kSession: return "session";
-    case Source::kRule: return "rule";
-    case Source::kModel: return "model";
-    case Source::kNone: break;
+    case Source::kSession:
+      return "session";
+    case Source::kRule:
+      return "rule";
+    case Source::kModel:
+      return "model";
+    case Source::kNone:
+      break;
   }
   return "none";
 }
@@ -25,8 +29,8 @@ absl::StatusOr<std::unique_ptr<Classifier>> Classifier::Create(std::unique_ptr<M
   c->rules_ = *std::move(rules);
   c->threshold_ = options.threshold > 0 ? options.threshold : c->model_->meta().threshold;
   c->max_rule_bytes_ = options.max_rule_bytes;
-  for (const std::string_view label : {std::string_view("order_status"),
-                                       std::string_view("complaint_escalation")}) {
+  for (const std::string_view label :
+       {std::string_view("order_status"), std::string_view("complaint_escalation")}) {
     if (c->model_->LabelIndex(label) < 0) {
       return absl::InvalidArgumentError(
           "intent classifier: the model lacks a label the rules produce (order_status, "

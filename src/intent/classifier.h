@@ -23,20 +23,20 @@ inline constexpr double kPrecisionFloor = 0.92;
 inline constexpr float kRuleConfidence = 0.99f;
 
 struct ClassifierOptions {
-  double threshold = 0;           // 0: the model's own (chosen by cross-validation)
-  size_t max_rule_bytes = 4096;   // rules read at most this prefix (bounded time)
+  double threshold = 0;          // 0: the model's own (chosen by cross-validation)
+  size_t max_rule_bytes = 4096;  // rules read at most this prefix (bounded time)
 };
 
 enum class Source { kNone = 0, kSession, kRule, kModel };
 std::string_view SourceName(Source s);  // "none" | "session" | "rule" | "model"
 
 struct Classification {
-  std::string_view intent;       // a label of the model, or kUncertain
-  float confidence = 0;          // calibrated, in [0, 1]
-  std::string_view best_label;   // the top label even when it is below the threshold
+  std::string_view intent;      // a label of the model, or kUncertain
+  float confidence = 0;         // calibrated, in [0, 1]
+  std::string_view best_label;  // the top label even when it is below the threshold
   Source source = Source::kNone;
-  std::string_view rule;         // the rule's name when source == kRule
-  size_t features = 0;           // features the model considered (≤ the model's cap)
+  std::string_view rule;  // the rule's name when source == kRule
+  size_t features = 0;    // features the model considered (≤ the model's cap)
 };
 
 class Classifier {

@@ -22,5 +22,4 @@ struct Example {
 // file and line of the first bad record; blank lines are skipped.
 absl::StatusOr<std::vector<Example>> ReadExamples(const std::string& path, bool require_label);
 
-
 }  // namespace mangaassist::intent

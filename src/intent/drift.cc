@@ -19,8 +19,10 @@ std::optional<double> Psi(const std::vector<int64_t>& reference,
   if (rt <= 0 || at <= 0 || reference.size() != actual.size()) return std::nullopt;
   double psi = 0;
   for (size_t i = 0; i < reference.size(); ++i) {
-    const double r = std::max(kShareFloor, static_cast<double>(reference[i]) / static_cast<double>(rt));
-    const double a = std::max(kShareFloor, static_cast<double>(actual[i]) / static_cast<double>(at));
+    const double r =
+        std::max(kShareFloor, static_cast<double>(reference[i]) / static_cast<double>(rt));
+    const double a =
+        std::max(kShareFloor, static_cast<double>(actual[i]) / static_cast<double>(at));
     psi += (a - r) * std::log(a / r);
   }
   return psi;
@@ -35,10 +37,10 @@ DriftMonitor::DriftMonitor(std::vector<std::string> labels, const DriftOptions& 
   const char* help =
       "Population Stability Index of the last judged window against the reference window "
       "(alert above 0.2)";
-  intent_psi_ = &metrics->GetGauge("mangaassist_intent_drift_psi", help,
-                                   {{"dimension", "intent"}}, kGaugeScale);
-  lang_psi_ =
-      &metrics->GetGauge("mangaassist_intent_drift_psi", help, {{"dimension", "lang"}}, kGaugeScale);
+  intent_psi_ = &metrics->GetGauge("mangaassist_intent_drift_psi", help, {{"dimension", "intent"}},
+                                   kGaugeScale);
+  lang_psi_ = &metrics->GetGauge("mangaassist_intent_drift_psi", help, {{"dimension", "lang"}},
+                                 kGaugeScale);
   const char* alert_help = "1 when the drift PSI is above 0.2";
   intent_alert_ =
       &metrics->GetGauge("mangaassist_intent_drift_alert", alert_help, {{"dimension", "intent"}});
@@ -49,9 +51,9 @@ DriftMonitor::DriftMonitor(std::vector<std::string> labels, const DriftOptions& 
 void DriftMonitor::Observe(size_t label, core::Lang lang, absl::Time now) {
   absl::MutexLock lock(&mu_);
   if (window_start_ == absl::InfinitePast()) {
-    window_start_ = absl::FromUnixNanos(
-        absl::ToUnixNanos(now) / absl::ToInt64Nanoseconds(options_.window) *
-        absl::ToInt64Nanoseconds(options_.window));
+    window_start_ =
+        absl::FromUnixNanos(absl::ToUnixNanos(now) / absl::ToInt64Nanoseconds(options_.window) *
+                            absl::ToInt64Nanoseconds(options_.window));
   }
   if (now >= window_start_ + options_.window) {
     CloseWindow();

@@ -35,7 +35,8 @@ TEST(DriftMonitorTest, JudgesEachWindowAgainstThePinnedReference) {
   // Window 1 (reference): all "a", all English.
   for (int i = 0; i < 100; ++i) m.Observe(0, core::Lang::kEn, t0 + absl::Seconds(i));
   // Window 2: same mix.
-  for (int i = 0; i < 100; ++i) m.Observe(0, core::Lang::kEn, t0 + absl::Hours(1) + absl::Seconds(i));
+  for (int i = 0; i < 100; ++i)
+    m.Observe(0, core::Lang::kEn, t0 + absl::Hours(1) + absl::Seconds(i));
   EXPECT_TRUE(m.Snapshot().has_reference);
   EXPECT_EQ(m.Snapshot().windows_judged, 0);  // window 2 is still open
   // Window 3 opens: window 2 is judged, PSI 0.

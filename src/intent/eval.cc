@@ -7,7 +7,9 @@
 namespace mangaassist::intent {
 namespace {
 
-double Ratio(int64_t a, int64_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b); }
+double Ratio(int64_t a, int64_t b) {
+  return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b);
+}
 
 struct Counts {
   int64_t n = 0, correct = 0, covered = 0, covered_correct = 0;
@@ -28,8 +30,7 @@ EvalReport Evaluate(const Classifier& classifier, const std::vector<Example>& ex
     const std::string best(c.best_label);
     const bool correct = best == e.intent;
     const bool covered = c.intent != kUncertain;
-    const std::string lang_name(
-        core::LangName(e.has_lang ? e.lang : core::DetectLanguage(e.text)));
+    const std::string lang_name(core::LangName(e.has_lang ? e.lang : core::DetectLanguage(e.text)));
     for (Counts* k : {&all, &lang[lang_name]}) {
       ++k->n;
       k->correct += correct;
@@ -112,16 +113,16 @@ std::string EvalText(const EvalReport& r) {
       r.n, r.model_version, r.accuracy, r.macro_f1, r.threshold, r.coverage,
       r.precision_at_threshold);
   for (const auto& [lang, m] : r.by_lang) {
-    absl::StrAppend(&out, absl::StrFormat("  %-5s n=%-4d accuracy %.4f coverage %.4f precision@t %.4f\n",
-                                          lang, m.n, m.accuracy, m.coverage,
-                                          m.precision_at_threshold));
+    absl::StrAppend(
+        &out, absl::StrFormat("  %-5s n=%-4d accuracy %.4f coverage %.4f precision@t %.4f\n", lang,
+                              m.n, m.accuracy, m.coverage, m.precision_at_threshold));
   }
   absl::StrAppend(&out, absl::StrFormat("  %-22s %9s %7s %7s %7s %12s\n", "class", "precision",
                                         "recall", "f1", "support", "precision@t"));
   for (const auto& [label, m] : r.per_class) {
-    absl::StrAppend(&out, absl::StrFormat("  %-22s %9.3f %7.3f %7.3f %7d %12.3f\n", label,
-                                          m.precision, m.recall, m.f1, m.support,
-                                          m.precision_at_threshold));
+    absl::StrAppend(&out,
+                    absl::StrFormat("  %-22s %9.3f %7.3f %7.3f %7d %12.3f\n", label, m.precision,
+                                    m.recall, m.f1, m.support, m.precision_at_threshold));
   }
   return out;
 }

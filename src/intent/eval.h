@@ -17,8 +17,8 @@ namespace mangaassist::intent {
 
 struct ClassMetrics {
   double precision = 0, recall = 0, f1 = 0;
-  int64_t support = 0;                  // gold examples of the class
-  double precision_at_threshold = 0;    // of the covered predictions of the class
+  int64_t support = 0;                // gold examples of the class
+  double precision_at_threshold = 0;  // of the covered predictions of the class
   int64_t predicted_at_threshold = 0;
 };
 

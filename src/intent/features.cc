@@ -54,7 +54,7 @@ struct Segment {
 };
 
 struct Scratch {
-  std::string text;                 // lower-cased, digits folded, separators as one ' '
+  std::string text;                  // lower-cased, digits folded, separators as one ' '
   std::vector<uint32_t> cp_offsets;  // byte offset of each code point of `text`
   std::vector<Segment> segments;
 };
@@ -67,9 +67,9 @@ class Emitter {
   // False once the cap is reached.
   bool Emit(uint32_t begin, uint32_t end, uint64_t seed) {
     if (out_->size() >= max_) return false;
-    out_->push_back(static_cast<uint32_t>(XXH3_64bits_withSeed(text_.data() + begin, end - begin,
-                                                                seed)) &
-                    mask_);
+    out_->push_back(
+        static_cast<uint32_t>(XXH3_64bits_withSeed(text_.data() + begin, end - begin, seed)) &
+        mask_);
     return true;
   }
   bool full() const { return out_->size() >= max_; }
@@ -190,9 +190,9 @@ FeatureStats ExtractFeatures(std::string_view input, const FeatureOptions& optio
           int32_t cp = -1;
           utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.text.data() + b),
                            static_cast<utf8proc_ssize_t>(s.text.size() - b), &cp);
-          script = (cp >= 0x30A0 && cp <= 0x30FF) || (cp >= 0xFF66 && cp <= 0xFF9F) ? 1
+          script = (cp >= 0x30A0 && cp <= 0x30FF) || (cp >= 0xFF66 && cp <= 0xFF9F)   ? 1
                    : (cp >= 0x3400 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) ? 2
-                                                                                        : 0;
+                                                                                      : 0;
         }
         if (script != run_script) {
           if (run_script > 0 && i - run_start >= 2) {

@@ -23,7 +23,7 @@ struct FeatureOptions {
   int word_char_max = 3;         // character n-grams of Latin words, 3..word_char_max (0: none)
   int ja_max_n = 3;              // Japanese character n-grams, 1..ja_max_n
   bool word_bigrams = true;
-  bool ja_script_words = true;   // katakana and kanji runs as whole-word features
+  bool ja_script_words = true;  // katakana and kanji runs as whole-word features
 };
 
 struct FeatureStats {

@@ -113,7 +113,8 @@ void Model::Logits(const std::vector<uint32_t>& features, float* logits) const {
     const float* row = &weights_[static_cast<size_t>(f) * L];
     for (size_t k = 0; k < L; ++k) logits[k] += row[k];
   }
-  const float scale = features.empty() ? 0.0f : 1.0f / std::sqrt(static_cast<float>(features.size()));
+  const float scale =
+      features.empty() ? 0.0f : 1.0f / std::sqrt(static_cast<float>(features.size()));
   for (size_t k = 0; k < L; ++k) logits[k] = logits[k] * scale + bias_[k];
 }
 
@@ -265,15 +266,16 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Parse(std::string_view bytes) {
 absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat(
-        "cannot open intent model ", path,
-        " (build it: cmake --build --preset release --target intent_model, or "
-        "`mangaassist intent train`)"));
+    return absl::NotFoundError(
+        absl::StrCat("cannot open intent model ", path,
+                     " (build it: cmake --build --preset release --target intent_model, or "
+                     "`mangaassist intent train`)"));
   }
   std::stringstream ss;
   ss << in.rdbuf();
   auto m = Parse(ss.str());
-  if (!m.ok()) return absl::Status(m.status().code(), absl::StrCat(path, ": ", m.status().message()));
+  if (!m.ok())
+    return absl::Status(m.status().code(), absl::StrCat(path, ": ", m.status().message()));
   return m;
 }
 

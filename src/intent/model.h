@@ -44,9 +44,9 @@ struct ModelMeta {
 };
 
 struct Scores {
-  int best = -1;           // index into labels(); -1 only for a model without labels
-  float confidence = 0;    // calibrated probability of `best`
-  size_t features = 0;     // features considered (≤ FeatureOptions::max_features)
+  int best = -1;         // index into labels(); -1 only for a model without labels
+  float confidence = 0;  // calibrated probability of `best`
+  size_t features = 0;   // features considered (≤ FeatureOptions::max_features)
 };
 
 class Model {

@@ -86,7 +86,8 @@ absl::StatusOr<std::unique_ptr<Rules>> Rules::Create() {
     } else {
       auto veto = std::make_unique<RE2>(rule.veto, c->options);
       if (!veto->ok()) {
-        return absl::InternalError(absl::StrCat("intent rule ", rule.name, " veto: ", veto->error()));
+        return absl::InternalError(
+            absl::StrCat("intent rule ", rule.name, " veto: ", veto->error()));
       }
       c->vetoes.push_back(std::move(veto));
     }

@@ -39,7 +39,7 @@ TEST(RulesTest, OrderNumberNeedsAWhereCueAndNoChangeCue) {
   auto rules = *Rules::Create();
   EXPECT_EQ(rules->Match("where is order MA-2025-004512").label, "order_status");
   EXPECT_EQ(rules->Match("注文番号MA-2025-004512がまだ届かない").label, "order_status");
-  EXPECT_EQ(rules->Match("MA-2025-004512").label, "");  // no cue
+  EXPECT_EQ(rules->Match("MA-2025-004512").label, "");     // no cue
   EXPECT_EQ(rules->Match("where is my order").label, "");  // no number
   EXPECT_EQ(rules->Match("cancel MA-2025-004512, where do I click").label, "");
   EXPECT_EQ(rules->Match("注文番号MA-2025-004512の届け先住所を変更したい").label, "");
@@ -55,13 +55,14 @@ TEST(RulesTest, AskingForAPersonIsEscalationButAskingIfTheBotIsHumanIsNot) {
 
 TEST(RulesTest, FollowUps) {
   auto rules = *Rules::Create();
-  for (const char* yes : {"and vol 2?", "And volume 3", "what about vol. 4?", "vol 5?",
-                          "and the next one?", "2巻は?", "じゃあ3巻も?", "第5巻はどうですか",
-                          "vol 2は?", "次の巻は?"}) {
+  for (const char* yes :
+       {"and vol 2?", "And volume 3", "what about vol. 4?", "vol 5?", "and the next one?", "2巻は?",
+        "じゃあ3巻も?", "第5巻はどうですか", "vol 2は?", "次の巻は?"}) {
     EXPECT_TRUE(rules->IsFollowUp(yes)) << yes;
   }
-  for (const char* no : {"when is One Piece vol 105 out?", "where is my order",
-                         "2巻を注文したのにまだ届かない", "hello", "", "vol 2 of Berserk deluxe price?"}) {
+  for (const char* no :
+       {"when is One Piece vol 105 out?", "where is my order", "2巻を注文したのにまだ届かない",
+        "hello", "", "vol 2 of Berserk deluxe price?"}) {
     EXPECT_FALSE(rules->IsFollowUp(no)) << no;
   }
 }

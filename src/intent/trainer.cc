@@ -38,8 +38,8 @@ struct Encoded {
 };
 
 // SGD over the examples listed in `rows`.
-void Fit(const Encoded& data, const std::vector<size_t>& rows, const TrainOptions& o,
-         uint64_t seed, Model* model, std::string_view phase) {
+void Fit(const Encoded& data, const std::vector<size_t>& rows, const TrainOptions& o, uint64_t seed,
+         Model* model, std::string_view phase) {
   const size_t L = model->labels().size();
   SplitMix rng(seed);
   std::vector<size_t> order = rows;
@@ -49,8 +49,7 @@ void Fit(const Encoded& data, const std::vector<size_t>& rows, const TrainOption
   for (int epoch = 0; epoch < o.epochs; ++epoch) {
     Shuffle(&order, &rng);
     for (size_t i : order) {
-      const float lr =
-          static_cast<float>(o.learning_rate * std::max(0.0, 1.0 - step / total));
+      const float lr = static_cast<float>(o.learning_rate * std::max(0.0, 1.0 - step / total));
       step += 1;
       const auto& f = data.features[i];
       model->Logits(f, p.data());
@@ -151,7 +150,8 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const std::vector<Example>& example
     XXH3_64bits_update(hash, e.intent.data(), e.intent.size());
     XXH3_64bits_update(hash, "\n", 1);
     label_share[e.intent] += 1;
-    lang_share[std::string(core::LangName(e.has_lang ? e.lang : core::DetectLanguage(e.text)))] += 1;
+    lang_share[std::string(core::LangName(e.has_lang ? e.lang : core::DetectLanguage(e.text)))] +=
+        1;
   }
   const uint64_t data_hash = XXH3_64bits_digest(hash);
   XXH3_freeState(hash);
@@ -165,7 +165,8 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const std::vector<Example>& example
   for (size_t i = 0; i < perm.size(); ++i) perm[i] = i;
   Shuffle(&perm, &fold_rng);
   std::vector<int> fold(examples.size());
-  for (size_t i = 0; i < perm.size(); ++i) fold[perm[i]] = static_cast<int>(i % static_cast<size_t>(o.folds));
+  for (size_t i = 0; i < perm.size(); ++i)
+    fold[perm[i]] = static_cast<int>(i % static_cast<size_t>(o.folds));
   std::vector<float> held_out(examples.size() * L);
   for (int k = 0; k < o.folds; ++k) {
     std::vector<size_t> train_rows;
@@ -174,7 +175,7 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const std::vector<Example>& example
     }
     Model m(labels, o.features);
     FitAveraged(data, train_rows, o, o.seed + static_cast<uint64_t>(k) + 1, &m,
-        absl::StrCat("cv ", k + 1, "/", o.folds));
+                absl::StrCat("cv ", k + 1, "/", o.folds));
     for (size_t i = 0; i < examples.size(); ++i) {
       if (fold[i] == k) m.Logits(data.features[i], &held_out[i * L]);
     }
@@ -200,7 +201,8 @@ absl::StatusOr<std::unique_ptr<Model>> Train(const std::vector<Example>& example
     for (const auto& [c, ok] : scored) {
       if (c >= t) ++covered, correct += ok;
     }
-    if (covered > 0 && static_cast<double>(correct) / static_cast<double>(covered) >= o.target_precision) {
+    if (covered > 0 &&
+        static_cast<double>(correct) / static_cast<double>(covered) >= o.target_precision) {
       threshold = t;
       break;
     }

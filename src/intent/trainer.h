@@ -24,12 +24,12 @@ struct TrainOptions {
   uint64_t seed = 1;
   int epochs = 25;
   double learning_rate = 3.0;
-  int folds = 5;                    // cross-validation folds for calibration (≥ 2)
+  int folds = 5;  // cross-validation folds for calibration (≥ 2)
   // Runs with seeds seed, seed+1, … whose weights are averaged into one model (a linear model:
   // the average of the weights is the average of the logits), for calibration and the final
   // model alike. Costs training time only; inference is one model.
   int ensemble = 3;
-  double target_precision = 0.95;   // the threshold is chosen to reach it on CV predictions
+  double target_precision = 0.95;  // the threshold is chosen to reach it on CV predictions
   FeatureOptions features;
   // Called with (phase, step, steps): "cv 2/5", "final"; epochs as steps.
   std::function<void(std::string_view phase, int step, int steps)> progress;

@@ -22,10 +22,10 @@ absl::StatusOr<telemetry::IntentKpiInputs> IntentKpiInputsFor(const core::Config
   telemetry::IntentKpiInputs in;
   in.baseline_per_request = baseline.intent_per_request();
   // CPU: ns per classification × 10^6 classifications, priced per vCPU-hour (3.6e12 ns).
-  const int64_t cpu = DivRound(__int128{vcpu_hour->nanos()} *
-                                   std::max<int64_t>(config.intent.cpu_ns_per_classification, 0) *
-                                   1'000'000,
-                               __int128{3'600'000'000'000});
+  const int64_t cpu =
+      DivRound(__int128{vcpu_hour->nanos()} *
+                   std::max<int64_t>(config.intent.cpu_ns_per_classification, 0) * 1'000'000,
+               __int128{3'600'000'000'000});
   // Memory: the dense weights stay resident in every replica; their GB-hours are shared by the
   // requests of that hour (the baseline's traffic.requests_per_hour).
   const __int128 model_bytes = (__int128{1} << model.feature_options().bucket_bits) *
@@ -33,8 +33,9 @@ absl::StatusOr<telemetry::IntentKpiInputs> IntentKpiInputsFor(const core::Config
   const int64_t rph = std::max<int64_t>(baseline.params().requests_per_hour, 1);
   const int64_t memory =
       DivRound(__int128{gb_hour->nanos()} * model_bytes * 1'000'000, (__int128{1} << 30) * rph);
-  in.actual_per_million = core::WithUplift(core::Money::FromNanos(cpu + memory),
-                                           prices.UpliftPercent(baseline.params().region, "compute"));
+  in.actual_per_million =
+      core::WithUplift(core::Money::FromNanos(cpu + memory),
+                       prices.UpliftPercent(baseline.params().region, "compute"));
   in.version = classifier.version();
   in.threshold = classifier.threshold();
   in.precision_at_threshold = model.meta().dev_precision_at_threshold;

@@ -100,8 +100,10 @@ struct IntentMetrics {
     r->GetGauge("mangaassist_intent_model_info", "The intent model in use (value 1)",
                 {{"version", c.version()}})
         .Set(1);
-    r->GetGauge("mangaassist_intent_threshold", "Confidence threshold below which the label is "
-                "`uncertain`", {}, 1'000'000)
+    r->GetGauge("mangaassist_intent_threshold",
+                "Confidence threshold below which the label is "
+                "`uncertain`",
+                {}, 1'000'000)
         .Set(static_cast<int64_t>(c.threshold() * 1'000'000 + 0.5));
   }
 };
@@ -156,7 +158,8 @@ class IntentStage final : public Stage {
       source = c.source;
       if (catalog_ != nullptr) {
         std::vector<rag::CatalogMatch> m = catalog_->Find(ctx.message, 1);
-        if (!m.empty() && m[0].field != rag::MatchField::kAuthor) ctx.intent_title = m[0].entry->title;
+        if (!m.empty() && m[0].field != rag::MatchField::kAuthor)
+          ctx.intent_title = m[0].entry->title;
       }
     }
     ctx.intent_source = intent::SourceName(source);
@@ -192,11 +195,10 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeIntentStage(Services* services) {
   if (services->intent == nullptr) {
     return absl::FailedPreconditionError("the intent classifier is not loaded (intent.model)");
   }
-  return std::make_unique<IntentStage>(services->intent.get(), services->intent_drift.get(),
-                                       services->cache.get(), services->catalog.get(),
-                                       services->config->intent,
-                                       services->config->cache.Keyspace("intent_sess").ttl,
-                                       services->metrics);
+  return std::make_unique<IntentStage>(
+      services->intent.get(), services->intent_drift.get(), services->cache.get(),
+      services->catalog.get(), services->config->intent,
+      services->config->cache.Keyspace("intent_sess").ttl, services->metrics);
 }
 
 }  // namespace mangaassist::pipeline

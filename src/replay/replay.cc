@@ -95,6 +95,7 @@ struct Captured {
   std::string model;
   std::string answer;
   std::string cache_key;  // the response cache entry this request read or filled ("" = none)
+  std::string intent;     // the intent stage's label ("" = none ran)
 };
 
 // One pipeline run (baseline or optimized) with everything it owns.
@@ -133,6 +134,7 @@ class CollectStage final : public pipeline::Stage {
     c.model = ctx.model;
     c.answer = ctx.answer;
     c.cache_key = ctx.response_cache_key;
+    c.intent = ctx.intent;
     co_return absl::OkStatus();
   }
 
@@ -495,6 +497,15 @@ struct Replayer::Impl {
       if (o.route == rt->second || o.route == core::Route::kCache ||
           o.route == core::Route::kSemanticCache) {
         ++result.equivalent;
+      }
+    }
+    if (!r.intent.empty() && !o.intent.empty()) {
+      ++result.intent_labelled;
+      const bool agreed = o.intent == r.intent;
+      result.intent_agreed += agreed;
+      if (o.intent != "uncertain") {
+        ++result.intent_covered;
+        result.intent_covered_agreed += agreed;
       }
     }
     if (r.lang.has_value()) {
