@@ -30,22 +30,9 @@ std::optional<double> Psi(const std::vector<int64_t>& reference,
 
 DriftMonitor::DriftMonitor(std::vector<std::string> labels, const DriftOptions& options,
                            core::Registry* metrics)
-    : labels_(std::move(labels)), options_(options) {
+    : labels_(std::move(labels)), options_(options), metrics_(metrics) {
   current_.intents.assign(labels_.size(), 0);
   current_.langs.assign(core::kLangCount, 0);
-  if (metrics == nullptr) return;
-  const char* help =
-      "Population Stability Index of the last judged window against the reference window "
-      "(alert above 0.2)";
-  intent_psi_ = &metrics->GetGauge("mangaassist_intent_drift_psi", help, {{"dimension", "intent"}},
-                                   kGaugeScale);
-  lang_psi_ = &metrics->GetGauge("mangaassist_intent_drift_psi", help, {{"dimension", "lang"}},
-                                 kGaugeScale);
-  const char* alert_help = "1 when the drift PSI is above 0.2";
-  intent_alert_ =
-      &metrics->GetGauge("mangaassist_intent_drift_alert", alert_help, {{"dimension", "intent"}});
-  lang_alert_ =
-      &metrics->GetGauge("mangaassist_intent_drift_alert", alert_help, {{"dimension", "lang"}});
 }
 
 void DriftMonitor::Observe(size_t label, core::Lang lang, absl::Time now) {
@@ -79,6 +66,20 @@ void DriftMonitor::CloseWindow() {
   last_.intent_psi = Psi(reference_->intents, done.intents);
   last_.lang_psi = Psi(reference_->langs, done.langs);
   ++last_.windows_judged;
+  if (metrics_ != nullptr && intent_psi_ == nullptr) {
+    const char* help =
+        "Population Stability Index of the last judged window against the reference window "
+        "(alert above 0.2)";
+    intent_psi_ = &metrics_->GetGauge("mangaassist_intent_drift_psi", help,
+                                      {{"dimension", "intent"}}, kGaugeScale);
+    lang_psi_ = &metrics_->GetGauge("mangaassist_intent_drift_psi", help, {{"dimension", "lang"}},
+                                    kGaugeScale);
+    const char* alert_help = "1 when the drift PSI is above 0.2";
+    intent_alert_ = &metrics_->GetGauge("mangaassist_intent_drift_alert", alert_help,
+                                        {{"dimension", "intent"}});
+    lang_alert_ =
+        &metrics_->GetGauge("mangaassist_intent_drift_alert", alert_help, {{"dimension", "lang"}});
+  }
   auto set = [](core::Gauge* g, core::Gauge* alert, std::optional<double> v) {
     if (g == nullptr || !v.has_value()) return;
     g->Set(static_cast<int64_t>(std::llround(*v * kGaugeScale)));

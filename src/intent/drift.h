@@ -5,7 +5,8 @@
 // (the usual reading: < 0.1 stable, 0.1–0.2 moderate shift, > 0.2 significant shift: look at
 // the traffic and re-measure the classifier). Exported in /metrics as
 // mangaassist_intent_drift_psi{dimension="intent"|"lang"} and
-// mangaassist_intent_drift_alert{dimension} (1 when PSI > 0.2); docs/operations.md.
+// mangaassist_intent_drift_alert{dimension} (1 when PSI > 0.2), from the first judged window on;
+// docs/operations.md.
 // DriftMonitor is thread-safe (one mutex, held for a few increments per request).
 #pragma once
 
@@ -68,11 +69,14 @@ class DriftMonitor {
 
   const std::vector<std::string> labels_;
   const DriftOptions options_;
-  core::Gauge* intent_psi_ = nullptr;  // ×1e6
-  core::Gauge* lang_psi_ = nullptr;
-  core::Gauge* intent_alert_ = nullptr;
-  core::Gauge* lang_alert_ = nullptr;
+  core::Registry* const metrics_;
   mutable absl::Mutex mu_;
+  // Created when the first window is judged, so /metrics never shows a PSI of 0 that was not
+  // measured. PSI gauges hold value × 1e6.
+  core::Gauge* intent_psi_ ABSL_GUARDED_BY(mu_) = nullptr;
+  core::Gauge* lang_psi_ ABSL_GUARDED_BY(mu_) = nullptr;
+  core::Gauge* intent_alert_ ABSL_GUARDED_BY(mu_) = nullptr;
+  core::Gauge* lang_alert_ ABSL_GUARDED_BY(mu_) = nullptr;
   absl::Time window_start_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   Window current_ ABSL_GUARDED_BY(mu_);
   std::optional<Window> reference_ ABSL_GUARDED_BY(mu_);

@@ -39,6 +39,8 @@ TEST(DriftMonitorTest, JudgesEachWindowAgainstThePinnedReference) {
     m.Observe(0, core::Lang::kEn, t0 + absl::Hours(1) + absl::Seconds(i));
   EXPECT_TRUE(m.Snapshot().has_reference);
   EXPECT_EQ(m.Snapshot().windows_judged, 0);  // window 2 is still open
+  // Nothing measured yet: no PSI series that would read as "no drift".
+  EXPECT_EQ(registry.RenderText().find("mangaassist_intent_drift_psi"), std::string::npos);
   // Window 3 opens: window 2 is judged, PSI 0.
   for (int i = 0; i < 100; ++i) {
     m.Observe(i < 50 ? 0 : 1, i < 50 ? core::Lang::kEn : core::Lang::kJa,
