@@ -14,6 +14,7 @@
 #include <utility>  // Boost 1.74 Asio needs std::exchange declared first (g++ 12).
 // clang-format on
 
+#include <optional>
 #include <string>
 
 #include <boost/asio/post.hpp>
@@ -31,6 +32,7 @@
 #include "http/query.h"
 #include "llm/models.h"
 #include "nlohmann/json.hpp"
+#include "pipeline/intent_kpi.h"
 #include "spdlog/spdlog.h"
 #include "telemetry/kpi_source.h"
 
@@ -91,11 +93,20 @@ boost::asio::awaitable<http::Response> Gateway::Kpi(http::Request& req, http::Re
   absl::StatusOr<telemetry::KpiReport> report = [&]() -> absl::StatusOr<telemetry::KpiReport> {
     auto sink = telemetry::OpenReportSink(*config_, t.sink == "redis" ? t.report_postgres : "");
     // No database yet: nothing has been recorded, which is a report with no requests.
+    // US-02's classifier figures, with the live drift windows.
+    std::optional<telemetry::IntentKpiInputs> intent;
+    if (services_->intent != nullptr && services_->baseline != nullptr) {
+      auto in =
+          pipeline::IntentKpiInputsFor(*config_, *services_->intent, services_->intent_drift.get(),
+                                       *services_->baseline, *services_->prices);
+      if (in.ok()) intent = *std::move(in);
+    }
+    const telemetry::IntentKpiInputs* in = intent.has_value() ? &*intent : nullptr;
     if (absl::IsNotFound(sink.status())) {
-      return telemetry::ComputeKpi({}, config_->pipeline.stages, from_ms, to_ms);
+      return telemetry::ComputeKpi({}, config_->pipeline.stages, from_ms, to_ms, in);
     }
     if (!sink.ok()) return sink.status();
-    return telemetry::LoadKpiReport(**sink, *config_, from_ms, to_ms);
+    return telemetry::LoadKpiReport(**sink, *config_, from_ms, to_ms, in);
   }();
   co_await boost::asio::post(home, boost::asio::use_awaitable);
   if (!report.ok()) {

@@ -3,6 +3,7 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/control_command.h"
+#include "cli/intent_command.h"
 #include "cli/redact_command.h"
 #include "cli/report_command.h"
 #include "cli/serve_command.h"
@@ -139,6 +140,49 @@ int main(int argc, char** argv) {
     sub->add_flag("--json", audit.json, "Print JSON");
   }
 
+
+  mangaassist::cli::IntentTrainOptions intent_train;
+  mangaassist::cli::IntentEvalOptions intent_eval;
+  mangaassist::cli::IntentClassifyOptions intent_classify;
+  auto* intent_cmd = app.add_subcommand("intent", "The in-process intent classifier (US-02)");
+  intent_cmd->require_subcommand(1);
+  auto* itrain_cmd = intent_cmd->add_subcommand(
+      "train", "Train a model from labelled JSONL; refuses one below the precision floor on dev");
+  itrain_cmd->add_option("--data", intent_train.data, "Training JSONL {text, intent, lang}")
+      ->required();
+  itrain_cmd->add_option("--out", intent_train.out, "Model file to write")->required();
+  itrain_cmd->add_option("--dev", intent_train.dev,
+                         "Dev JSONL for the precision gate (default: data/intent/dev.jsonl)");
+  itrain_cmd->add_option("--seed", intent_train.seed, "Random seed")->capture_default_str();
+  itrain_cmd->add_option("--epochs", intent_train.epochs, "SGD epochs")->capture_default_str();
+  itrain_cmd->add_option("--lr", intent_train.learning_rate, "Initial SGD learning rate")
+      ->capture_default_str();
+  itrain_cmd->add_option("--threshold", intent_train.threshold,
+                         "Confidence threshold to record (default: chosen by cross-validation)");
+  itrain_cmd->add_option("--target-precision", intent_train.target_precision,
+                         "Cross-validated precision the chosen threshold aims at")
+      ->capture_default_str();
+  itrain_cmd->add_option("--floor", intent_train.floor, "Minimum precision at threshold on dev")
+      ->capture_default_str();
+  itrain_cmd->add_flag("--force", intent_train.force, "Write the model even below the floor");
+  itrain_cmd->add_flag("--quiet", intent_train.quiet, "No progress");
+  auto* ieval_cmd = intent_cmd->add_subcommand("eval", "Measure a model on labelled JSONL");
+  ieval_cmd->add_option("--data", intent_eval.data, "Labelled JSONL")->required();
+  ieval_cmd->add_option("--model", intent_eval.model,
+                        "Model file (default: data/intent/model.bin)");
+  ieval_cmd->add_option("--threshold", intent_eval.threshold,
+                        "Confidence threshold (default: the model's)");
+  ieval_cmd->add_flag("--json", intent_eval.json, "Print JSON");
+  auto* iclassify_cmd = intent_cmd->add_subcommand(
+      "classify",
+      "Classify plain lines or JSONL {text}; writes JSONL {text, intent, confidence, lang}");
+  iclassify_cmd->add_option("--model", intent_classify.model,
+                            "Model file (default: data/intent/model.bin)");
+  iclassify_cmd->add_option("--input", intent_classify.input, "Input file ('-' = stdin)")
+      ->capture_default_str();
+  iclassify_cmd->add_option("--threshold", intent_classify.threshold,
+                            "Confidence threshold (default: the model's)");
+
   CLI11_PARSE(app, argc, argv);
 
   if (flags_list->parsed()) return mangaassist::cli::RunFlagsList(flags, std::cout, std::cerr);
@@ -146,6 +190,16 @@ int main(int argc, char** argv) {
   if (flags_set->parsed()) return mangaassist::cli::RunFlagsSet(flags, std::cout, std::cerr);
   if (audit_verify->parsed()) return mangaassist::cli::RunAuditVerify(audit, std::cout, std::cerr);
   if (audit_list->parsed()) return mangaassist::cli::RunAuditList(audit, std::cout, std::cerr);
+
+  if (itrain_cmd->parsed()) {
+    return mangaassist::cli::RunIntentTrain(intent_train, std::cout, std::cerr);
+  }
+  if (ieval_cmd->parsed()) {
+    return mangaassist::cli::RunIntentEval(intent_eval, std::cout, std::cerr);
+  }
+  if (iclassify_cmd->parsed()) {
+    return mangaassist::cli::RunIntentClassify(intent_classify, std::cin, std::cout, std::cerr);
+  }
 
   if (gen_cmd->parsed()) return mangaassist::cli::RunTraceGen(trace_gen, std::cout, std::cerr);
   if (replay_cmd->parsed()) return mangaassist::cli::RunReplay(replay, std::cout, std::cerr);

@@ -3,12 +3,14 @@
 #include <cstdint>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <ostream>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/config.h"
 #include "telemetry/kpi.h"
+#include "pipeline/intent_kpi.h"
 #include "telemetry/kpi_source.h"
 
 namespace mangaassist::cli {
@@ -53,7 +55,14 @@ int RunReport(const ReportOptions& options, std::ostream& out, std::ostream& err
     err << "\n";
     return sink.status().code() == absl::StatusCode::kNotFound ? 2 : 1;
   }
-  auto loaded = telemetry::LoadKpiReport(**sink, *cfg, from_ms, to_ms);
+  // US-02's classifier figures (no live drift offline); a missing model only loses that row.
+  auto intent = pipeline::LoadIntentKpiInputs(*cfg);
+  if (!intent.ok()) {
+    err << "mangaassist report: US-02: " << intent.status().message() << "\n";
+  }
+  const telemetry::IntentKpiInputs* in =
+      intent.ok() && intent->has_value() ? &**intent : nullptr;
+  auto loaded = telemetry::LoadKpiReport(**sink, *cfg, from_ms, to_ms, in);
   if (!loaded.ok()) {
     err << "mangaassist report: reading rollups: " << loaded.status().message() << "\n";
     return 1;

@@ -1,6 +1,7 @@
 #include "core/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -112,6 +113,20 @@ class MapReader {
                         absl::StrCat(v, " is out of range [", lo, ", ", hi, "]"));
     }
     *out = static_cast<Int>(v);
+  }
+
+  void Double(const std::string& key, double* out, double lo, double hi) {
+    std::string raw;
+    if (!Scalar(key, &raw)) return;
+    double v;
+    if (!absl::SimpleAtod(raw, &v) || !std::isfinite(v)) {
+      return ctx_->Fail(node_[key], Qualified(key), absl::StrCat("'", raw, "' is not a number"));
+    }
+    if (v < lo || v > hi) {
+      return ctx_->Fail(node_[key], Qualified(key),
+                        absl::StrCat(v, " is out of range [", lo, ", ", hi, "]"));
+    }
+    *out = v;
   }
 
   void Bool(const std::string& key, bool* out) {
@@ -796,6 +811,30 @@ void ReadConfig(const YAML::Node& root, LoadContext* ctx, Config* cfg) {
     m.Finish();
   }
   // --- end normalize ----------------------------------------------------------------------
+  // --- intent (issue 9) -------------------------------------------------------------------
+  {
+    IntentConfig& in = cfg->intent;
+    MapReader m = r.Child("intent");
+    m.String("model", &in.model);
+    if (ctx->status.ok() && in.model.empty()) {
+      ctx->Fail(root["intent"]["model"], "intent.model", "must name the model file");
+    }
+    m.Double("threshold", &in.threshold, 0, 0.999);
+    m.Bool("session_cache", &in.session_cache);
+    m.Integer("cpu_ns_per_classification", &in.cpu_ns_per_classification, 0, 1'000'000'000);
+    MapReader d = m.Child("drift");
+    d.Duration("window", &in.drift_window, absl::Minutes(1), absl::Hours(24 * 31));
+    d.Integer("min_requests", &in.drift_min_requests, 1, 1'000'000'000);
+    d.String("reference", &in.drift_reference);
+    if (ctx->status.ok() && in.drift_reference != "first_window" &&
+        in.drift_reference != "previous_window") {
+      ctx->Fail(root["intent"]["drift"]["reference"], "intent.drift.reference",
+                "'" + in.drift_reference + "' is not one of first_window|previous_window");
+    }
+    d.Finish();
+    m.Finish();
+  }
+  // --- end intent -------------------------------------------------------------------------
   r.String("pricing_file", &cfg->pricing_file);
   ReadLlm(root, r, ctx, cfg);
   {

@@ -58,6 +58,21 @@ struct NormalizeConfig {
 };
 // --- end normalize ------------------------------------------------------------------------------
 
+// --- intent (issue 9) -----------------------------------------------------------------------
+// US-02: the `intent` stage's classifier (src/intent). The model path is relative to data_dir; the
+// default model is trained at build time (data/intent/model.bin).
+struct IntentConfig {
+  std::string model = "intent/model.bin";
+  double threshold = 0;       // confidence below which the label is `uncertain`; 0: the model's
+  bool session_cache = true;  // follow-ups inherit the session's intent (keyspace intent_sess)
+  // Measured CPU per classification (intent_benchmark), for US-02's inference cost in the KPI.
+  int64_t cpu_ns_per_classification = 3000;
+  absl::Duration drift_window = absl::Hours(1);
+  int64_t drift_min_requests = 200;
+  std::string drift_reference = "first_window";  // first_window | previous_window
+};
+// --- end intent ---------------------------------------------------------------------------------
+
 struct ResponderConfig {
   std::string catalog = "catalog/catalog.jsonl";         // relative to data_dir
   std::string templates = "templates/extractive.yaml";   // relative to data_dir
@@ -209,6 +224,7 @@ struct Config {
   PipelineConfig pipeline;
   ResponderConfig responder;
   NormalizeConfig normalize;
+  IntentConfig intent;
   std::string pricing_file = "../config/pricing.yaml";  // relative to data_dir
   // `providers:` and `models:`; a file that names either replaces the default list (one offline
   // `extractive` provider, aliases auto / haiku / sonnet on it).

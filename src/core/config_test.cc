@@ -35,6 +35,31 @@ pipeline:
   EXPECT_EQ(cfg->log.level, "warn");
 }
 
+TEST(ConfigTest, ReadsAndValidatesTheIntentSection) {
+  auto cfg = LoadConfigString(R"(
+intent:
+  model: intent/other.bin
+  threshold: 0.75
+  session_cache: false
+  cpu_ns_per_classification: 2500
+  drift: {window: 30m, min_requests: 50, reference: previous_window}
+)",
+                              "i.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->intent.model, "intent/other.bin");
+  EXPECT_DOUBLE_EQ(cfg->intent.threshold, 0.75);
+  EXPECT_FALSE(cfg->intent.session_cache);
+  EXPECT_EQ(cfg->intent.cpu_ns_per_classification, 2500);
+  EXPECT_EQ(cfg->intent.drift_window, absl::Minutes(30));
+  EXPECT_EQ(cfg->intent.drift_min_requests, 50);
+  EXPECT_EQ(cfg->intent.drift_reference, "previous_window");
+  for (const char* bad : {"intent:\n  threshold: 1\n", "intent:\n  threshold: abc\n",
+                          "intent:\n  model: \"\"\n", "intent:\n  drift: {reference: last}\n",
+                          "intent:\n  drift: {window: 1s}\n", "intent:\n  treshold: 0.5\n"}) {
+    EXPECT_FALSE(LoadConfigString(bad, "bad.yaml").ok()) << bad;
+  }
+}
+
 TEST(ConfigTest, UnknownKeyNamesFileLineAndKey) {
   auto cfg = LoadConfigString("server:\n  threads: 2\n  listn: \"x:1\"\n", "conf/g.yaml");
   ASSERT_FALSE(cfg.ok());

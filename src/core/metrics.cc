@@ -100,10 +100,14 @@ Counter& Registry::GetCounter(const std::string& name, const std::string& help,
   return *s.counter;
 }
 
-Gauge& Registry::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
+Gauge& Registry::GetGauge(const std::string& name, const std::string& help, const Labels& labels,
+                          int64_t scale) {
   absl::MutexLock lock(&mu_);
   Series& s = GetSeries(name, help, Kind::kGauge, labels);
-  if (!s.gauge) s.gauge = std::make_unique<Gauge>();
+  if (!s.gauge) {
+    s.gauge = std::make_unique<Gauge>();
+    s.gauge_scale = scale > 1 ? scale : 1;
+  }
   return *s.gauge;
 }
 
@@ -132,7 +136,14 @@ std::string Registry::RenderText() const {
           absl::StrAppend(&out, name, s->labels_text, " ", s->counter->Value(), "\n");
           break;
         case Kind::kGauge:
-          absl::StrAppend(&out, name, s->labels_text, " ", s->gauge->Value(), "\n");
+          if (s->gauge_scale > 1) {
+            absl::StrAppend(&out, name, s->labels_text, " ",
+                            static_cast<double>(s->gauge->Value()) /
+                                static_cast<double>(s->gauge_scale),
+                            "\n");
+          } else {
+            absl::StrAppend(&out, name, s->labels_text, " ", s->gauge->Value(), "\n");
+          }
           break;
         case Kind::kHistogram: {
           const Histogram& h = *s->histogram;

@@ -70,7 +70,10 @@ class Registry {
   // Returns the series for (name, labels), creating it on first use. `help` is taken from the
   // first call for a name. Names and label names must be valid Prometheus identifiers.
   Counter& GetCounter(const std::string& name, const std::string& help, const Labels& labels = {});
-  Gauge& GetGauge(const std::string& name, const std::string& help, const Labels& labels = {});
+  // `scale` > 1: the gauge holds value × scale and is rendered as value (a ratio such as a PSI
+  // or a precision, kept in an integer); the first call for a series fixes it.
+  Gauge& GetGauge(const std::string& name, const std::string& help, const Labels& labels = {},
+                  int64_t scale = 1);
   Histogram& GetHistogram(const std::string& name, const std::string& help, const Labels& labels,
                           const std::vector<int64_t>& bounds, int64_t scale);
 
@@ -83,6 +86,7 @@ class Registry {
     std::string labels_text;  // `{a="b",c="d"}` or empty
     std::unique_ptr<Counter> counter;
     std::unique_ptr<Gauge> gauge;
+    int64_t gauge_scale = 1;
     std::unique_ptr<Histogram> histogram;
   };
   struct Family {

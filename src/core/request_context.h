@@ -94,8 +94,14 @@ struct RequestContext {
   Lang lang = Lang::kEn;
   // PII redactions made by `normalize`, indexed by privacy::PiiType: counts, never values.
   std::array<uint16_t, kRedactionTypeCount> redactions{};
-  std::string intent;             // empty until an intent stage runs
+  std::string intent;             // empty until an intent stage runs; "uncertain" below threshold
   float intent_confidence = 0;    // a probability in [0,1]
+  // US-02: the classifier version (model content hash) that produced `intent` ("" when no intent
+  // stage ran), where the label came from ("session" | "rule" | "model"; static strings), and
+  // the catalog title the conversation is about (inherited by follow-ups like "and vol 2?").
+  std::string intent_version;
+  std::string_view intent_source;
+  std::string intent_title;
   int degraded_level = 0;         // US-08 degradation ladder level 0..3
   // US-08 traffic control: what `reserve` decided and holds, for `call` and `settle`.
   struct Traffic {

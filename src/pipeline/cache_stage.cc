@@ -218,7 +218,9 @@ class ResponseCache {
     in.model = entry.model;
     in.model_version = ModelVersion(entry.model);
     in.prompt_template_version = config_.prompt_template_version;
-    in.classifier_version = "";  // US-02's classifier version joins here when it lands
+    // US-02: the classifier that labelled the request (a new model must not reuse answers
+    // keyed by labels an older one gave).
+    in.classifier_version = ctx.intent.empty() ? std::string_view() : ctx.intent_version;
     in.intent = ctx.intent;
     in.system_prompt =
         ctx.compat ? std::string_view(ctx.system) : std::string_view(call_.system_prompt);

@@ -369,6 +369,31 @@ TEST_F(CacheStageTest, ARotatedPromptTemplateVersionMissesTheOldEntries) {
   EXPECT_NE(a.response_cache_key, b.response_cache_key);
 }
 
+// US-02: a new classifier (model version) must not reuse answers keyed by an older one's labels;
+// without a label the version plays no part.
+TEST_F(CacheStageTest, TheClassifierVersionIsInTheKeyWhenAnIntentIsSet) {
+  primary_->SetBehavior(Behavior{});
+  auto labelled = [](std::string version) {
+    core::RequestContext ctx = Request();
+    ctx.intent = "product_search";
+    ctx.intent_version = std::move(version);
+    return ctx;
+  };
+  core::RequestContext a = labelled("i1-aaaaaaaaaaaa"), b = labelled("i1-bbbbbbbbbbbb");
+  ASSERT_TRUE(Run(a).ok());
+  ASSERT_TRUE(Run(b).ok());
+  EXPECT_NE(a.response_cache_key, b.response_cache_key);
+  EXPECT_EQ(b.route, core::Route::kHaiku);  // not served the other version's answer
+  core::RequestContext c = labelled("i1-aaaaaaaaaaaa");
+  ASSERT_TRUE(Run(c).ok());
+  EXPECT_EQ(c.route, core::Route::kCache);
+  core::RequestContext unlabelled = Request(), versioned = Request();
+  versioned.intent_version = "i1-aaaaaaaaaaaa";
+  ASSERT_TRUE(Run(unlabelled).ok());
+  ASSERT_TRUE(Run(versioned).ok());
+  EXPECT_EQ(unlabelled.response_cache_key, versioned.response_cache_key);
+}
+
 TEST_F(CacheStageTest, TtlComesFromTheIntentElseTheDefault) {
   core::ManualClock clock;
   core::Config cfg = MakeConfig();

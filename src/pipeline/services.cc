@@ -10,6 +10,8 @@
 #include "control/configured.h"
 #include "control/flags.h"
 #include "control/traffic.h"
+#include "intent/classifier.h"
+#include "intent/drift.h"
 #include "core/pricing.h"
 #include "llm/extractive/extractive_responder.h"
 #include "llm/models.h"
@@ -176,10 +178,26 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* c
   s->models = *std::move(models);
   s->token_estimator = std::make_unique<llm::TokenEstimator>();
   if (absl::Status c = StartControl(s.get()); !c.ok()) return c;
+  const auto& stages = config->pipeline.stages;
+  if (std::find(stages.begin(), stages.end(), "intent") != stages.end()) {
+    intent::ClassifierOptions io;
+    io.threshold = config->intent.threshold;
+    auto classifier = intent::Classifier::Load(config->DataPath(config->intent.model), io);
+    if (!classifier.ok()) return classifier.status();
+    s->intent = *std::move(classifier);
+    std::vector<std::string> labels = s->intent->model().labels();
+    labels.emplace_back(intent::kUncertain);
+    intent::DriftOptions d;
+    d.window = config->intent.drift_window;
+    d.min_requests = config->intent.drift_min_requests;
+    d.reference = config->intent.drift_reference == "previous_window"
+                      ? intent::DriftReference::kPreviousWindow
+                      : intent::DriftReference::kFirstWindow;
+    s->intent_drift = std::make_unique<intent::DriftMonitor>(std::move(labels), d, metrics);
+  }
   auto tier = cache::NewCacheTier(config->cache, clock, metrics);
   if (!tier.ok()) return tier.status();
   s->cache = *std::move(tier);
-  const auto& stages = config->pipeline.stages;
   if (std::find(stages.begin(), stages.end(), "reserve") != stages.end() ||
       !config->auth.keys.empty()) {
     // Every breaker transition goes to the audit trail (the seed's CloudTrail on every breaker

@@ -25,6 +25,10 @@ class AuditLog;
 class FlagEvaluator;
 class TrafficControl;
 }  // namespace mangaassist::control
+namespace mangaassist::intent {
+class Classifier;
+class DriftMonitor;
+}  // namespace mangaassist::intent
 namespace mangaassist::telemetry {
 class Baseline;
 class IdHasher;
@@ -49,6 +53,10 @@ struct Services {
   std::unique_ptr<control::FlagEvaluator> flags;  // audits into `audit`
   // US-03: the shared cache tier (config.cache; in-process unless keyspaces name Redis).
   std::unique_ptr<cache::Cache> cache;
+  // US-02, when the pipeline has an `intent` stage: the classifier (config.intent.model) and the
+  // drift monitor of its labels and languages.
+  std::unique_ptr<intent::Classifier> intent;
+  std::unique_ptr<intent::DriftMonitor> intent_drift;
   // US-07, when telemetry.enabled: the baseline, the id hasher and the recorder (spool +
   // shipper). The recorder is stopped first on destruction: it drains into its sink.
   std::unique_ptr<telemetry::Baseline> baseline;

@@ -13,6 +13,7 @@ const std::vector<std::pair<std::string, StageFactory>>& Registry() {
   static const auto* registry = new std::vector<std::pair<std::string, StageFactory>>{
       {"admit", MakeAdmitStage},
       {"normalize", MakeNormalizeStage},
+      {"intent", MakeIntentStage},
       {"respond", MakeRespondStage},
       {"reserve", MakeReserveStage},
       {"cache", MakeCacheStage},

@@ -20,6 +20,8 @@ const StageFactory* FindStageFactory(std::string_view name);
 // Factories of the built-in stages (defined in their own files).
 absl::StatusOr<std::unique_ptr<Stage>> MakeAdmitStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeNormalizeStage(Services* services);
+// intent_stage.cc: US-02's session intent cache, rules and model.
+absl::StatusOr<std::unique_ptr<Stage>> MakeIntentStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeRespondStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeCallStage(Services* services);
 absl::StatusOr<std::unique_ptr<Stage>> MakeReserveStage(Services* services);

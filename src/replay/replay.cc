@@ -23,6 +23,7 @@
 #include "llm/simulated/simulation.h"
 #include "llm/token_count.h"
 #include "llm/token_estimator.h"
+#include "pipeline/intent_kpi.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/services.h"
 #include "replay/trace.h"
@@ -94,6 +95,7 @@ struct Captured {
   std::string model;
   std::string answer;
   std::string cache_key;  // the response cache entry this request read or filled ("" = none)
+  std::string intent;     // the intent stage's label ("" = none ran)
 };
 
 // One pipeline run (baseline or optimized) with everything it owns.
@@ -132,6 +134,7 @@ class CollectStage final : public pipeline::Stage {
     c.model = ctx.model;
     c.answer = ctx.answer;
     c.cache_key = ctx.response_cache_key;
+    c.intent = ctx.intent;
     co_return absl::OkStatus();
   }
 
@@ -514,6 +517,15 @@ struct Replayer::Impl {
         ++result.equivalent;
       }
     }
+    if (!r.intent.empty() && !o.intent.empty()) {
+      ++result.intent_labelled;
+      const bool agreed = o.intent == r.intent;
+      result.intent_agreed += agreed;
+      if (o.intent != "uncertain") {
+        ++result.intent_covered;
+        result.intent_covered_agreed += agreed;
+      }
+    }
     if (r.lang.has_value()) {
       ++result.lang_labelled;
       if (*r.lang == o.lang) ++result.lang_agreed;
@@ -597,7 +609,16 @@ struct Replayer::Impl {
     for (auto& [k, v] : rollups) cells.push_back(v);
     const int64_t from = min_hour == INT64_MAX ? 0 : min_hour;
     const int64_t to = max_hour == INT64_MIN ? kHourMs : max_hour + kHourMs;
-    result.kpi = telemetry::ComputeKpi(cells, result.optimized_stages, from, to);
+    // US-02: the optimized arm's classifier against the baseline's always-on endpoint.
+    std::optional<telemetry::IntentKpiInputs> intent;
+    if (opt != nullptr && opt->services->intent != nullptr && opt->cost_model != nullptr) {
+      auto in = pipeline::IntentKpiInputsFor(opt->config, *opt->services->intent,
+                                             opt->services->intent_drift.get(), *opt->cost_model,
+                                             *opt->services->prices);
+      if (in.ok()) intent = *std::move(in);
+    }
+    result.kpi = telemetry::ComputeKpi(cells, result.optimized_stages, from, to,
+                                       intent.has_value() ? &*intent : nullptr);
     const telemetry::SliceKpi& all = result.kpi.slices[0];
     result.baseline = all.metered_baseline;
     result.optimized = all.metered_actual;

@@ -102,6 +102,10 @@ struct ReplayResult {
   int64_t cache_false_hits = 0;
   std::optional<double> cache_false_hit_rate;
   int64_t lang_labelled = 0, lang_agreed = 0;
+  // US-02: the optimized run's intent label against the trace's ground truth (labelled messages
+  // that reached the intent stage): top-label agreement, and precision among the labels at or
+  // above the threshold (not `uncertain`). Synthetic phrasebook text: a smoke check, not dev.
+  int64_t intent_labelled = 0, intent_agreed = 0, intent_covered = 0, intent_covered_agreed = 0;
 
   // Brown-out and resilience (optimized run).
   int64_t llm_attempts = 0, retried_requests = 0, fallback_requests = 0;

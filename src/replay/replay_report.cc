@@ -83,7 +83,21 @@ std::string ReplayText(const ReplayResult& r) {
       Ratio(r.lang_labelled > 0
                 ? std::optional<double>(static_cast<double>(r.lang_agreed) / r.lang_labelled)
                 : std::nullopt),
-      "\n\nRoutes (optimized):");
+      "");
+  if (r.intent_labelled > 0) {
+    absl::StrAppend(
+        &out, "\n  intent classifier vs ground truth: ",
+        Ratio(static_cast<double>(r.intent_agreed) / static_cast<double>(r.intent_labelled)),
+        " agree (", r.intent_agreed, " of ", r.intent_labelled, "); ",
+        Ratio(static_cast<double>(r.intent_covered) / static_cast<double>(r.intent_labelled)),
+        " at or above the threshold, of which ",
+        Ratio(r.intent_covered > 0 ? std::optional<double>(static_cast<double>(
+                                                               r.intent_covered_agreed) /
+                                                           static_cast<double>(r.intent_covered))
+                                   : std::nullopt),
+        " correct (synthetic phrasebook messages)");
+  }
+  absl::StrAppend(&out, "\n\nRoutes (optimized):");
   for (const auto& [route, n] : r.routes) absl::StrAppend(&out, " ", route, " ", n, ";");
   absl::StrAppend(&out, "\nRoutes (baseline):");
   for (const auto& [route, n] : r.baseline_routes) absl::StrAppend(&out, " ", route, " ", n, ";");
@@ -155,6 +169,15 @@ std::string ReplayJson(const ReplayResult& r, std::optional<double> elapsed_s) {
       Optional(r.lang_labelled > 0
                    ? std::optional<double>(static_cast<double>(r.lang_agreed) / r.lang_labelled)
                    : std::nullopt);
+  auto share = [](int64_t a, int64_t b) {
+    return b > 0 ? std::optional<double>(static_cast<double>(a) / static_cast<double>(b))
+                 : std::nullopt;
+  };
+  quality["intent_labelled"] = r.intent_labelled;
+  quality["intent_agreement"] = Optional(share(r.intent_agreed, r.intent_labelled));
+  quality["intent_coverage"] = Optional(share(r.intent_covered, r.intent_labelled));
+  quality["intent_precision_at_threshold"] =
+      Optional(share(r.intent_covered_agreed, r.intent_covered));
   j["quality"] = std::move(quality);
   ordered_json by_lang = ordered_json::object();
   for (size_t i = 1; i < r.kpi.slices.size(); ++i) {

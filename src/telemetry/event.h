@@ -34,6 +34,7 @@ struct CostEvent {
   core::Lang lang = core::Lang::kEn;
   std::string intent;            // empty when unknown
   float intent_confidence = 0;   // [0,1]; not money
+  std::string intent_version;    // classifier version (model content hash); "" when none ran
   core::Route route = core::Route::kNone;
   std::string provider;          // empty when no provider was called
   std::string model;             // the model that answered (after fallback)

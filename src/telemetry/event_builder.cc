@@ -98,6 +98,7 @@ CostEvent BuildCostEvent(const core::RequestContext& ctx, const EventBuilderOpti
   e.lang = ctx.lang;
   e.intent = ctx.intent;
   e.intent_confidence = ctx.intent_confidence;
+  e.intent_version = ctx.intent_version;
   e.route = ctx.route;
   e.provider = ctx.provider;
   e.model = ctx.model;

@@ -65,6 +65,7 @@ class EventBuilderTest : public ::testing::Test {
     ctx.lang = core::Lang::kEn;
     ctx.intent = "order_status";
     ctx.intent_confidence = 0.97f;
+    ctx.intent_version = "i1-00000000beef";
     ctx.route = core::Route::kHaiku;
     ctx.provider = "anthropic";
     ctx.degraded_level = 0;
@@ -99,6 +100,7 @@ TEST_F(EventBuilderTest, CopiesTheRequest) {
   EXPECT_EQ(e.lang, core::Lang::kEn);
   EXPECT_EQ(e.intent, "order_status");
   EXPECT_EQ(e.intent_confidence, 0.97f);
+  EXPECT_EQ(e.intent_version, "i1-00000000beef");
   EXPECT_EQ(e.route, core::Route::kHaiku);
   EXPECT_EQ(e.provider, "anthropic");
   EXPECT_EQ(e.model, "claude-3-5-haiku-20241022");

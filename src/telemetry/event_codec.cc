@@ -91,6 +91,10 @@ std::string EncodeCostEventJson(const CostEvent& e) {
     auto [end, ec] = std::to_chars(buf, buf + sizeof buf, c);
     out.append(buf, end);
   }
+  if (!e.intent_version.empty()) {  // absent when no intent stage ran (older events lack it too)
+    AppendKey(out, "intent_version");
+    AppendString(out, e.intent_version);
+  }
   AppendKey(out, "route");
   AppendString(out, core::RouteName(e.route));
   AppendKey(out, "provider");
@@ -252,6 +256,8 @@ absl::Status DecodeFields(simdjson::dom::object obj, CostEvent* e) {
       if (!core::ParseLang(name, &e->lang)) return BadName(key, name);
     } else if (key == "intent") {
       s = GetString(v, key, &e->intent);
+    } else if (key == "intent_version") {
+      s = GetString(v, key, &e->intent_version);
     } else if (key == "intent_confidence") {
       double d = 0;
       if (v.get_double().get(d) != simdjson::SUCCESS) return WrongType(key, "a number");

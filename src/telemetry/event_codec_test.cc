@@ -23,6 +23,7 @@ CostEvent FullEvent() {
   e.lang = core::Lang::kMixed;
   e.intent = "product_search";
   e.intent_confidence = 0.9375f;
+  e.intent_version = "i1-0123456789ab";
   e.route = core::Route::kSemanticCache;
   e.provider = "bedrock";
   e.model = "anthropic.claude-3-5-haiku-20241022-v1:0";
@@ -59,6 +60,7 @@ void ExpectSame(const CostEvent& a, const CostEvent& b) {
   EXPECT_EQ(a.lang, b.lang);
   EXPECT_EQ(a.intent, b.intent);
   EXPECT_EQ(a.intent_confidence, b.intent_confidence);
+  EXPECT_EQ(a.intent_version, b.intent_version);
   EXPECT_EQ(a.route, b.route);
   EXPECT_EQ(a.provider, b.provider);
   EXPECT_EQ(a.model, b.model);
@@ -93,6 +95,21 @@ TEST(EventCodecTest, RoundTripsDefaultEvent) {
   auto back = DecodeCostEventJson(EncodeCostEventJson(e));
   ASSERT_TRUE(back.ok()) << back.status();
   ExpectSame(e, *back);
+}
+
+// US-02 added intent_version without a schema bump: events written before it (no such key)
+// still decode, with an empty version, and an event without a version encodes as before.
+TEST(EventCodecTest, IntentVersionIsOptional) {
+  CostEvent e = FullEvent();
+  e.intent_version.clear();
+  const std::string old_json = EncodeCostEventJson(e);
+  EXPECT_EQ(old_json.find("intent_version"), std::string::npos);
+  auto back = DecodeCostEventJson(old_json);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->intent_version, "");
+  e.intent_version = "i1-0123456789ab";
+  EXPECT_NE(EncodeCostEventJson(e).find("\"intent_version\":\"i1-0123456789ab\""),
+            std::string::npos);
 }
 
 TEST(EventCodecTest, SchemaVersionComesFirst) {

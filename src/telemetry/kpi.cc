@@ -111,8 +111,22 @@ std::string MissingStage(std::string_view stage) {
   return absl::StrCat("stage `", std::string(stage), "` is not in the pipeline");
 }
 
+std::string IntentNote(const IntentKpiInputs& in) {
+  std::string note = absl::StrFormat(
+      "in-process classifier %s: precision at threshold %.3f on dev (threshold %.2f, coverage "
+      "%.1f%%), %d of %d classes at or above the 0.92 floor",
+      in.version, in.precision_at_threshold, in.threshold, 100 * in.coverage, in.trusted_classes,
+      in.classes);
+  if (in.drift_intent_psi.has_value() || in.drift_lang_psi.has_value()) {
+    absl::StrAppend(&note, absl::StrFormat("; drift PSI intent %.3f, lang %.3f (alert > 0.2)",
+                                           in.drift_intent_psi.value_or(0),
+                                           in.drift_lang_psi.value_or(0)));
+  }
+  return note;
+}
+
 StoryKpi ComputeStory(const StoryDef& def, const SliceSums& s,
-                      const std::vector<std::string>& stages) {
+                      const std::vector<std::string>& stages, const IntentKpiInputs* intent) {
   StoryKpi k;
   k.story = def.story;
   k.id = def.id;
@@ -137,9 +151,19 @@ StoryKpi ComputeStory(const StoryDef& def, const SliceSums& s,
         k.note = MissingStage("intent");
         break;
       }
-      k.note =
-          "intent inference is not metered separately yet (its CPU is in compute; the "
-          "baseline's SageMaker share is only in savings)";
+      if (intent == nullptr) {
+        k.note =
+            "the classifier's figures were not given (intent inference is not a cost line; the "
+            "baseline's SageMaker share is only in savings)";
+        break;
+      }
+      k.baseline = Money::FromNanos(intent->baseline_per_request.nanos() * s.requests);
+      k.actual = Money::FromNanos(static_cast<int64_t>(
+          (static_cast<__int128>(intent->actual_per_million.nanos()) * s.requests + 500'000) /
+          1'000'000));
+      k.note = IntentNote(*intent);
+      if (k.baseline == Money::Zero()) break;
+      Judge(&k, Reduction(k.actual, k.baseline));
       break;
     case Story::kUs03:
       k.baseline = s.Lines(s.baseline_cost, {CostComponent::kCacheOps});
@@ -203,7 +227,7 @@ StoryKpi ComputeStory(const StoryDef& def, const SliceSums& s,
 }
 
 SliceKpi ComputeSlice(std::string name, const SliceSums& s,
-                      const std::vector<std::string>& stages) {
+                      const std::vector<std::string>& stages, const IntentKpiInputs* intent) {
   SliceKpi slice;
   slice.name = std::move(name);
   slice.requests = s.requests;
@@ -228,7 +252,7 @@ SliceKpi ComputeSlice(std::string name, const SliceSums& s,
   if (metered_baseline != Money::Zero()) {
     slice.reduction = Reduction(metered_actual, metered_baseline);
   }
-  for (size_t i = 0; i < kStoryCount; ++i) slice.stories[i] = ComputeStory(kStories[i], s, stages);
+  for (size_t i = 0; i < kStoryCount; ++i) slice.stories[i] = ComputeStory(kStories[i], s, stages, intent);
   slice.models = s.models;
   std::sort(slice.models.begin(), slice.models.end(), [](const ModelKpi& a, const ModelKpi& b) {
     if (a.actual != b.actual) return a.actual > b.actual;
@@ -374,7 +398,8 @@ std::string_view KpiStatusName(KpiStatus status) {
 }
 
 KpiReport ComputeKpi(const std::vector<HourlyRollup>& rollups,
-                     const std::vector<std::string>& stages, int64_t from_ms, int64_t to_ms) {
+                     const std::vector<std::string>& stages, int64_t from_ms, int64_t to_ms,
+                     const IntentKpiInputs* intent) {
   SliceSums all;
   std::array<SliceSums, core::kLangCount> by_lang;
   for (const HourlyRollup& r : rollups) {
@@ -386,10 +411,11 @@ KpiReport ComputeKpi(const std::vector<HourlyRollup>& rollups,
   report.from_ms = from_ms;
   report.to_ms = to_ms;
   report.stages = stages;
-  report.slices.push_back(ComputeSlice("all", all, stages));
+  if (intent != nullptr && HasStage(stages, "intent")) report.intent = *intent;
+  report.slices.push_back(ComputeSlice("all", all, stages, intent));
   for (int l = 0; l < core::kLangCount; ++l) {
     report.slices.push_back(ComputeSlice(std::string(core::LangName(static_cast<core::Lang>(l))),
-                                         by_lang[static_cast<size_t>(l)], stages));
+                                         by_lang[static_cast<size_t>(l)], stages, intent));
   }
   return report;
 }
@@ -440,7 +466,9 @@ std::string KpiText(const KpiReport& report) {
       }
     }
     for (const StoryKpi& k : s.stories) {
-      if (k.status == KpiStatus::kNoData) absl::StrAppend(&out, "  ", k.id, ": ", k.note, "\n");
+      if (k.status == KpiStatus::kNoData || (k.story == Story::kUs02 && s.name == "all")) {
+        absl::StrAppend(&out, "  ", k.id, ": ", k.note, "\n");
+      }
     }
     if (s.name == "all" && !s.models.empty()) {
       absl::StrAppend(&out, "  by model:");
@@ -499,6 +527,24 @@ std::string KpiJson(const KpiReport& report) {
       js["models"].push_back(std::move(jm));
     }
     j["slices"].push_back(std::move(js));
+  }
+  if (report.intent.has_value()) {
+    const IntentKpiInputs& in = *report.intent;
+    nlohmann::json ji;
+    ji["version"] = in.version;
+    ji["threshold"] = in.threshold;
+    ji["precision_at_threshold"] = in.precision_at_threshold;
+    ji["coverage"] = in.coverage;
+    ji["classes"] = in.classes;
+    ji["trusted_classes"] = in.trusted_classes;
+    ji = MoneyJson(std::move(ji), "baseline_per_request", in.baseline_per_request);
+    ji = MoneyJson(std::move(ji), "actual_per_million", in.actual_per_million);
+    ji["drift_intent_psi"] =
+        in.drift_intent_psi.has_value() ? nlohmann::json(*in.drift_intent_psi) : nlohmann::json();
+    ji["drift_lang_psi"] =
+        in.drift_lang_psi.has_value() ? nlohmann::json(*in.drift_lang_psi) : nlohmann::json();
+    ji["drift_alert_psi"] = 0.2;
+    j["intent"] = std::move(ji);
   }
   // Model names are client-influenced bytes; replace invalid UTF-8 rather than throw.
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -11,9 +11,14 @@
 //   US-01 LLM Tokens, Bedrock spend reduction 40–60%: needs stage `call` or `respond`.
 //         baseline = Σ baseline[llm_input, llm_output, llm_cache_read, llm_cache_write],
 //         actual = Σ actual[same]; value = 1 − actual / baseline.
-//   US-02 Intent Classifier, inference cost reduction 50–70%: needs stage `intent`. Even with
-//         it: no data, since the classifier's CPU is inside `compute` and the baseline's
-//         SageMaker share is not a separate component (it is only in savings[US-02]).
+//   US-02 Intent Classifier, inference cost reduction 50–70%: needs stage `intent` and the
+//         classifier's figures (IntentKpiInputs: the rollups do not hold them). baseline =
+//         requests × the always-on SageMaker endpoint's share per request (config/baseline.yaml
+//         intent.instances × instance-hour / traffic.requests_per_hour); actual = requests × the
+//         in-process classifier's measured cost (CPU per classification priced as Fargate vCPU
+//         time, plus the model's resident memory amortized over the same traffic); value =
+//         1 − actual / baseline. The note carries the precision at the threshold measured on
+//         dev and the drift PSI (alert > 0.2).
 //   US-03 Caching, combined hit rate ≥ 70%: needs stage `cache`. value = requests answered by
 //         route `cache` or `semantic_cache` / requests. Its money lines are `cache_ops` (0 in the
 //         baseline, which has no cache); its baseline hit rate is 0%.
@@ -87,17 +92,31 @@ struct SliceKpi {
   std::vector<ModelKpi> models;  // by actual spend, largest first, then by name
 };
 
+// US-02's figures from the classifier and the baseline (pipeline/intent_kpi.h builds them).
+struct IntentKpiInputs {
+  core::Money baseline_per_request;   // the SageMaker endpoint's share of one request
+  core::Money actual_per_million;     // in-process inference per 1,000,000 classifications
+  std::string version;                // model version
+  double threshold = 0;
+  double precision_at_threshold = 0;  // measured on dev when the model was trained
+  double coverage = 0;
+  int classes = 0, trusted_classes = 0;  // classes at or above the 0.92 floor
+  std::optional<double> drift_intent_psi, drift_lang_psi;  // the last judged window (live only)
+};
+
 struct KpiReport {
   int64_t from_ms = 0;  // window: rollup hours with from_ms <= hour_start_ms < to_ms
   int64_t to_ms = 0;
   std::vector<std::string> stages;  // the pipeline the report was judged against
   std::vector<SliceKpi> slices;     // "all", "en", "ja", "mixed" in that order
+  std::optional<IntentKpiInputs> intent;  // US-02's classifier figures, when given
 };
 
 // Computes the report over the rollups whose hour starts in [from_ms, to_ms) (others are
 // ignored), judging which stories have data by `stages` (config pipeline.stages).
 KpiReport ComputeKpi(const std::vector<HourlyRollup>& rollups,
-                     const std::vector<std::string>& stages, int64_t from_ms, int64_t to_ms);
+                     const std::vector<std::string>& stages, int64_t from_ms, int64_t to_ms,
+                     const IntentKpiInputs* intent = nullptr);
 
 // An aligned plain-text table per slice (Story | Headline metric | Target | Baseline | Value |
 // Status) under a header with the window, requests, actual, baseline and overall reduction.

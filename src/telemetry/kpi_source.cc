@@ -45,11 +45,12 @@ absl::StatusOr<std::unique_ptr<EventSink>> OpenReportSink(const core::Config& co
 }
 
 absl::StatusOr<KpiReport> LoadKpiReport(EventSink& sink, const core::Config& config,
-                                        int64_t from_ms, int64_t to_ms) {
+                                        int64_t from_ms, int64_t to_ms,
+                                        const IntentKpiInputs* intent) {
   if (from_ms >= to_ms) return absl::InvalidArgumentError("`from` must be before `to`");
   auto rollups = sink.Rollups(from_ms, to_ms);
   if (!rollups.ok()) return rollups.status();
-  return ComputeKpi(*rollups, config.pipeline.stages, from_ms, to_ms);
+  return ComputeKpi(*rollups, config.pipeline.stages, from_ms, to_ms, intent);
 }
 
 }  // namespace mangaassist::telemetry

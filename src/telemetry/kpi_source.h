@@ -27,7 +27,9 @@ absl::StatusOr<std::unique_ptr<EventSink>> OpenReportSink(const core::Config& co
 
 // The report over [from_ms, to_ms) from `sink`, judged against the config's pipeline stages.
 // InvalidArgument unless from_ms < to_ms.
+// `intent`: US-02's classifier figures (pipeline/intent_kpi.h), or null.
 absl::StatusOr<KpiReport> LoadKpiReport(EventSink& sink, const core::Config& config,
-                                        int64_t from_ms, int64_t to_ms);
+                                        int64_t from_ms, int64_t to_ms,
+                                        const IntentKpiInputs* intent = nullptr);
 
 }  // namespace mangaassist::telemetry

@@ -188,6 +188,37 @@ TEST(KpiTest, ComponentStoriesUseTheirOwnLines) {
   EXPECT_EQ(StoryOf(report, "all", Story::kUs08).status, KpiStatus::kNoData);
 }
 
+TEST(KpiTest, IntentInferenceCostAgainstTheAlwaysOnEndpoint) {
+  HourlyRollup en = Cell(core::Lang::kEn, core::Route::kHaiku, 3000);
+  HourlyRollup ja = Cell(core::Lang::kJa, core::Route::kHaiku, 1000);
+  IntentKpiInputs in;
+  in.baseline_per_request = Nanos(34'500);   // 3 × $0.23 / 20,000 requests
+  in.actual_per_million = Nanos(3'500'000);  // $0.0035 per million classifications
+  in.version = "i1-000000000abc";
+  in.threshold = 0.5;
+  in.precision_at_threshold = 0.95;
+  in.coverage = 0.8;
+  in.classes = 16;
+  in.trusted_classes = 14;
+  in.drift_intent_psi = 0.25;
+  KpiReport report =
+      ComputeKpi({en, ja}, {"intent", "call"}, kHour0, kHour0 + kMillisPerHour, &in);
+  const StoryKpi& k = StoryOf(report, "all", Story::kUs02);
+  EXPECT_EQ(k.baseline, Nanos(4000 * 34'500));
+  EXPECT_EQ(k.actual, Nanos(14'000));  // 4,000 × 3,500,000 / 1,000,000
+  EXPECT_EQ(k.status, KpiStatus::kOnTrack);
+  EXPECT_DOUBLE_EQ(*k.value, 1.0 - 14'000.0 / (4000.0 * 34'500));
+  EXPECT_THAT(k.note, HasSubstr("precision at threshold 0.950 on dev"));
+  EXPECT_THAT(k.note, HasSubstr("drift PSI intent 0.250"));
+  EXPECT_EQ(StoryOf(report, "ja", Story::kUs02).baseline, Nanos(1000 * 34'500));
+  EXPECT_THAT(KpiJson(report), HasSubstr("\"precision_at_threshold\": 0.95"));
+  EXPECT_THAT(KpiText(report), HasSubstr("US-02: in-process classifier i1-000000000abc"));
+  // Without the stage the figures are ignored.
+  KpiReport without = ComputeKpi({en}, {"call"}, kHour0, kHour0 + kMillisPerHour, &in);
+  EXPECT_EQ(StoryOf(without, "all", Story::kUs02).status, KpiStatus::kNoData);
+  EXPECT_FALSE(without.intent.has_value());
+}
+
 TEST(KpiTest, UnmeteredAnalyticsIsNoDataNotAHundredPercent) {
   HourlyRollup r = Cell(core::Lang::kEn, core::Route::kHaiku, 1);
   Set(&r, CostComponent::kAnalytics, 0, 32'224);
