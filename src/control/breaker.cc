@@ -34,7 +34,8 @@ int CostBreaker::Target(core::Money used, core::Money velocity, int slack_percen
   return level;
 }
 
-int CostBreaker::Observe(int64_t now_ns, core::Money used, core::Money velocity) {
+int CostBreaker::Observe(int64_t now_ns, core::Money used, core::Money velocity,
+                         std::string_view request_id) {
   std::string why;
   const int up = Target(used, velocity, 0, &why);
   BreakerTransition t;
@@ -52,7 +53,7 @@ int CostBreaker::Observe(int64_t now_ns, core::Money used, core::Money velocity)
     if (next == current) return current;
     level_.store(next, std::memory_order_release);
     since_ns_ = now_ns;
-    t = BreakerTransition{current, next, why};
+    t = BreakerTransition{current, next, why, std::string(request_id)};
   }
   if (on_transition_) on_transition_(t);
   return t.to;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "absl/synchronization/mutex.h"
 #include "core/money.h"
@@ -26,7 +27,8 @@ namespace mangaassist::control {
 struct BreakerTransition {
   int from = 0;
   int to = 0;
-  std::string reason;  // "spend 86% of cap" / "velocity 640% of pace"
+  std::string reason;      // "spend 86% of cap" / "velocity 640% of pace"
+  std::string request_id;  // the request whose numbers moved the level
 };
 
 class CostBreaker {
@@ -35,8 +37,10 @@ class CostBreaker {
   CostBreaker(const core::CostBreakerConfig& config, core::Money daily_cap,
               OnTransition on_transition);
 
-  // Feeds the deployment's current numbers; returns the level after them.
-  int Observe(int64_t now_ns, core::Money used, core::Money velocity);
+  // Feeds the deployment's current numbers (read by request `request_id`); returns the level
+  // after them.
+  int Observe(int64_t now_ns, core::Money used, core::Money velocity,
+              std::string_view request_id = {});
   int level() const { return level_.load(std::memory_order_acquire); }
 
   // The level these numbers call for, thresholds lowered by `slack_percent` (hysteresis).

@@ -449,7 +449,8 @@ absl::Status TrafficControl::Acquire(core::RequestContext& ctx, const TrafficFla
                                       absl::StrCat(CeilSeconds(r->reset_after_ns)));
   }
   if (budget_on && !r->caps.empty() && config_->budget.daily_cap > core::Money::Zero()) {
-    const int level = breaker_->Observe(now_ns, r->caps[0].spent + r->caps[0].held, r->velocity);
+    const int level = breaker_->Observe(now_ns, r->caps[0].spent + r->caps[0].held, r->velocity,
+                                        ctx.request_id);
     if (!ctx.traffic.over_budget) ctx.degraded_level = std::max(ctx.degraded_level, level);
   }
   if (r->outcome == AcquireOutcome::kRateLimited) {

@@ -176,6 +176,7 @@ TEST_F(TrafficTest, DegradationEffectsPerLevelAndTier) {
   EXPECT_TRUE(off.traffic.llm_allowed);
   ASSERT_FALSE(transitions_.empty());
   EXPECT_EQ(transitions_.back().to, 3);
+  EXPECT_EQ(transitions_.back().request_id, "big");  // the request whose hold reached 98 %
 }
 
 TEST_F(TrafficTest, SettledSpendStaysWithinCapPlusOneEstimateUnderConcurrency) {

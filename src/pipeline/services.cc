@@ -212,6 +212,7 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* c
       r.after = absl::StrCat("level ", t.to);
       r.who.actor = "cost-breaker";
       r.who.reason = t.reason;
+      r.who.request_id = t.request_id;
       if (auto e = audit->Append(r); !e.ok()) {
         spdlog::error("audit: breaker transition not recorded: {}", e.status().ToString());
       }
