@@ -4,7 +4,6 @@
 #include <hiredis/hiredis.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,7 +13,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "cache/redis_cache.h"
+#include "cache/redis_pool.h"
+#include "core/strings.h"
 #include "control/flags.h"
 #include "yaml-cpp/yaml.h"
 
@@ -185,13 +185,6 @@ class FileSource final : public FlagSource {
 };
 
 // --- redis -------------------------------------------------------------------------------------
-struct ReplyFree {
-  void operator()(redisReply* r) const {
-    if (r != nullptr) freeReplyObject(r);
-  }
-};
-using Reply = std::unique_ptr<redisReply, ReplyFree>;
-
 // HGET old values and HSET new ones in one atomic step.
 constexpr const char* kWriteScript = R"lua(
 local out = {}
@@ -203,37 +196,31 @@ end
 return out
 )lua";
 
-timeval TimevalOf(absl::Duration d) {
-  const int64_t us = std::max<int64_t>(1000, absl::ToInt64Microseconds(d));
-  return timeval{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
-}
-
 class RedisSource final : public FlagSource {
  public:
   RedisSource(cache::RedisEndpoint endpoint, std::string key, absl::Duration timeout)
-      : endpoint_(std::move(endpoint)), key_(std::move(key)), timeout_(timeout) {}
-  ~RedisSource() override {
-    if (ctx_ != nullptr) redisFree(ctx_);
-  }
+      : where_(absl::StrCat("redis ", endpoint.Display(), " key ", key)),
+        key_(std::move(key)),
+        pool_(std::move(endpoint), PoolOptions(timeout)) {}
 
   absl::StatusOr<std::optional<FlagValues>> Read() override {
     auto reply = Command({"HGETALL", key_});
     if (!reply.ok()) return reply.status();
     const redisReply* r = reply->get();
     if (r->type != REDIS_REPLY_ARRAY) {
-      return absl::UnavailableError(absl::StrCat(Where(), ": HGETALL: unexpected reply"));
+      return absl::UnavailableError(absl::StrCat(where_, ": HGETALL: unexpected reply"));
     }
     FlagValues values;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
       std::string name(r->element[i]->str, r->element[i]->len);
       std::string raw(r->element[i + 1]->str, r->element[i + 1]->len);
       if (FindFlag(name) == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat(Where(), ": unknown flag '", name, "'"));
+        return absl::InvalidArgumentError(absl::StrCat(where_, ": unknown flag '", name, "'"));
       }
       std::optional<bool> v = ParseBool(raw);
       if (!v.has_value()) {
         return absl::InvalidArgumentError(
-            absl::StrCat(Where(), ": ", name, ": '", raw, "' is not a boolean"));
+            absl::StrCat(where_, ": ", name, ": '", raw, "' is not a boolean"));
       }
       values[name] = *v;
     }
@@ -241,7 +228,7 @@ class RedisSource final : public FlagSource {
   }
 
   absl::StatusOr<FlagValues> Write(const FlagValues& changes) override {
-    std::vector<std::string> args = {"EVAL", kWriteScript, "1", key_};
+    std::vector<std::string_view> args = {"EVAL", kWriteScript, "1", key_};
     for (const auto& [name, value] : changes) {
       args.push_back(name);
       args.push_back(value ? "true" : "false");
@@ -250,7 +237,7 @@ class RedisSource final : public FlagSource {
     if (!reply.ok()) return reply.status();
     const redisReply* r = reply->get();
     if (r->type != REDIS_REPLY_ARRAY || r->elements != changes.size()) {
-      return absl::InternalError(absl::StrCat(Where(), ": EVAL: unexpected reply"));
+      return absl::InternalError(absl::StrCat(where_, ": EVAL: unexpected reply"));
     }
     FlagValues before;
     size_t i = 0;
@@ -264,68 +251,36 @@ class RedisSource final : public FlagSource {
   }
 
  private:
-  std::string Where() const { return absl::StrCat("redis ", endpoint_.Display(), " key ", key_); }
+  // One pooled connection with the cache tier's reconnect backoff, capped so an outage ends
+  // within about a second of Redis coming back.
+  static cache::RedisPoolOptions PoolOptions(absl::Duration timeout) {
+    cache::RedisPoolOptions o;
+    o.pool_size = 1;
+    o.connect_timeout = o.command_timeout = timeout;
+    o.backoff_initial = absl::Milliseconds(10);
+    o.backoff_max = absl::Seconds(1);
+    o.log_name = "flags";
+    return o;
+  }
 
-  absl::Status Connect() {
-    if (ctx_ != nullptr && ctx_->err == 0) return absl::OkStatus();
-    if (ctx_ != nullptr) redisFree(ctx_);
-    ctx_ = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, TimevalOf(timeout_));
-    if (ctx_ == nullptr || ctx_->err != 0) {
-      std::string why = ctx_ != nullptr ? ctx_->errstr : "out of memory";
-      if (ctx_ != nullptr) redisFree(ctx_);
-      ctx_ = nullptr;
-      return absl::UnavailableError(absl::StrCat(Where(), ": connect: ", why));
-    }
-    redisSetTimeout(ctx_, TimevalOf(timeout_));
-    std::vector<std::vector<std::string>> setup;
-    if (!endpoint_.password.empty()) setup.push_back({"AUTH", endpoint_.password});
-    if (endpoint_.db != 0) setup.push_back({"SELECT", absl::StrCat(endpoint_.db)});
-    for (const auto& cmd : setup) {
-      auto r = Raw(cmd);
-      if (!r.ok()) return r.status();
-      if ((*r)->type == REDIS_REPLY_ERROR) {
-        std::string why((*r)->str, (*r)->len);
-        redisFree(ctx_);
-        ctx_ = nullptr;
-        return absl::UnavailableError(absl::StrCat(Where(), ": ", cmd[0], ": ", why));
+  // The reply; Unavailable (naming the source) when Redis cannot be reached or answers an error.
+  absl::StatusOr<cache::Reply> Command(const std::vector<std::string_view>& args) {
+    cache::Reply reply;
+    absl::Status st = pool_.Run([&](redisContext* c) -> absl::Status {
+      reply = cache::Command(c, args);
+      if (reply != nullptr && reply->type == REDIS_REPLY_ERROR) {
+        return absl::UnavailableError(absl::StrCat(
+            core::ToAbsl(args[0]), ": ", absl::string_view(reply->str, reply->len)));
       }
-    }
-    return absl::OkStatus();
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return absl::UnavailableError(absl::StrCat(where_, ": ", st.message()));
+    return reply;
   }
 
-  absl::StatusOr<Reply> Raw(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const std::string& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    Reply r(static_cast<redisReply*>(
-        redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data())));
-    if (r == nullptr) {
-      std::string why = ctx_->errstr;
-      redisFree(ctx_);
-      ctx_ = nullptr;
-      return absl::UnavailableError(absl::StrCat(Where(), ": ", why));
-    }
-    return r;
-  }
-
-  absl::StatusOr<Reply> Command(const std::vector<std::string>& args) {
-    if (absl::Status s = Connect(); !s.ok()) return s;
-    auto r = Raw(args);
-    if (!r.ok()) return r.status();
-    if ((*r)->type == REDIS_REPLY_ERROR) {
-      return absl::UnavailableError(
-          absl::StrCat(Where(), ": ", args[0], ": ", std::string((*r)->str, (*r)->len)));
-    }
-    return r;
-  }
-
-  const cache::RedisEndpoint endpoint_;
+  const std::string where_;
   const std::string key_;
-  const absl::Duration timeout_;
-  redisContext* ctx_ = nullptr;
+  cache::RedisPool pool_;
 };
 
 }  // namespace

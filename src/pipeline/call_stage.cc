@@ -91,7 +91,10 @@ class CallStage final : public Stage {
     }
     llm::LlmRequest request = BuildLlmRequest(config_, ctx, *entry);
     ctx.provider = entry->provider_name;
-    ctx.estimated_input_tokens = estimator_->EstimatePrompt(request, ctx.lang);
+    // `reserve` already estimated this very request when it sized the hold for this alias.
+    if (ctx.traffic.alias.empty()) {
+      ctx.estimated_input_tokens = estimator_->EstimatePrompt(request, ctx.lang);
+    }
     if (ctx.sink == nullptr) {
       absl::StatusOr<llm::LlmResponse> r = co_await entry->provider->Complete(request);
       if (!r.ok()) {
