@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "re2/re2.h"
 #include "yaml-cpp/yaml.h"
 
 #ifndef MANGAASSIST_DATA_DIR
@@ -453,6 +454,21 @@ void ReadCache(const YAML::Node& root, MapReader& r, LoadContext* ctx, Config* c
     rc.Bytes("max_answer_bytes", &rcfg.max_answer_bytes, 1, 16ull << 20);
     rc.Duration("coalesce_wait", &rcfg.coalesce_wait, absl::ZeroDuration(), absl::Minutes(5));
     rc.String("unknown_intent_scope", &rcfg.unknown_intent_scope);
+    rc.StringList("personal_cues", &rcfg.personal_cues);
+    if (ctx->status.ok() && rc.Has("personal_cues")) {
+      const YAML::Node cues = root["cache"]["response"]["personal_cues"];
+      for (size_t i = 0; i < rcfg.personal_cues.size(); ++i) {
+        RE2::Options opt;
+        opt.set_log_errors(false);
+        opt.set_case_sensitive(false);
+        RE2 re(rcfg.personal_cues[i], opt);
+        if (!re.ok()) {
+          ctx->Fail(cues[i], absl::StrCat("cache.response.personal_cues[", i, "]"),
+                    absl::StrCat("not a valid RE2 pattern: ", re.error()));
+          break;
+        }
+      }
+    }
     if (ctx->status.ok() && rcfg.unknown_intent_scope != "user" &&
         rcfg.unknown_intent_scope != "tenant") {
       ctx->Fail(root["cache"]["response"]["unknown_intent_scope"], "cache.response.unknown_intent_scope",
@@ -1033,6 +1049,26 @@ absl::StatusOr<uint64_t> ParseByteSize(const std::string& text) {
   else if (unit == "mb") mul = 1000 * 1000;
   else return absl::InvalidArgumentError(absl::StrCat("'", text, "' has an unknown unit"));
   return n * mul;
+}
+
+std::vector<std::string> ResponseCacheConfig::DefaultPersonalCues() {
+  return {
+      // English: the customer's own order, payment, delivery or account.
+      R"(\bmy (?:orders?|pre-?orders?|packages?|parcels?|deliver(?:y|ies)|shipments?|purchases?|)"
+      R"(items?|cop(?:y|ies)|refunds?|returns?|(?:credit |debit )?cards?|payments?|account|password|login|)"
+      R"(points|subscription|address|invoice|receipt|charges?)\b)",
+      R"(\b(?:i|we)(?: have|'ve| just| already)? (?:pre-?ordered|ordered|bought|purchased|paid|)"
+      R"(returned|received|got charged|was charged|were charged|placed an order)\b)",
+      R"(\b(?:declined?|declines|double[- ]charged|charged twice|never (?:arrived|came|shipped)|)"
+      R"(arrived (?:damaged|broken|torn|late|wet)|hasn'?t (?:arrived|shipped|come))\b)",
+      R"(\bMA-\d{4}-\d{3,}\b)",  // an order number
+      // Japanese: 予約した / 注文した / 買った …, deliveries, the card, the account.
+      R"(予約(?:し(?:た|てい|てる|ました)|済)|注文(?:し(?:た|てい|てる|ました)|済)|購入(?:し(?:た|てい|ました)|済)|買(?:った|いました))",
+      R"(届(?:いた|きました|かない|きません|いてな|いていな)|まだ届|いつ届|来ない|発送されて(?:な|いな))",
+      R"(落丁|乱丁|破損|汚損|破れて|傷が|返品|返金)",
+      R"((?:カード|決済|支払い?)(?:が|は|で).{0,12}(?:通ら|通りません|使えな|使えま|拒否|エラー|失敗))",
+      R"(私の|僕の|俺の|自分の|うちの|二重(?:請求|引き落とし)|引き落とされ|請求され)",
+  };
 }
 
 }  // namespace mangaassist::core

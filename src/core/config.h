@@ -170,6 +170,14 @@ struct ResponseCacheConfig {
   // cached for a request with neither) or "tenant" (everyone in the tenant). A known intent
   // that is not personal is always shared within the tenant.
   std::string unknown_intent_scope = "user";
+  // RE2 patterns (case-insensitive, matched against the normalized, redacted message) of a
+  // message about the customer's own orders, payments, deliveries or account ("my card was
+  // declined", "I pre-ordered vol 110", 「予約した…」). Such an answer is shared only with the
+  // same user (session for anonymous guests) whatever intent the classifier gave it, so a
+  // misclassified personal question never reaches another customer. A message that had PII
+  // redacted is treated the same way. Empty list: intent alone decides.
+  std::vector<std::string> personal_cues = DefaultPersonalCues();
+  static std::vector<std::string> DefaultPersonalCues();
 };
 
 struct CacheConfig {

@@ -85,6 +85,22 @@ TEST(ConfigTest, BadValuesAreRefusedWithTheirLine) {
   EXPECT_NE(syntax.status().message().find("g.yaml:"), std::string::npos);
 }
 
+TEST(ConfigTest, PersonalCuesAreCheckedRE2PatternsAndCanBeReplaced) {
+  EXPECT_FALSE(Config{}.cache.response.personal_cues.empty());
+  auto bad = LoadConfigString(
+      "cache:\n  response:\n    personal_cues:\n      - 'my order'\n      - '(unclosed'\n", "p.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("p.yaml:5: cache.response.personal_cues[1]"),
+            std::string::npos)
+      << bad.status();
+  auto mine = LoadConfigString("cache:\n  response:\n    personal_cues: ['my order']\n", "q.yaml");
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  EXPECT_EQ(mine->cache.response.personal_cues, std::vector<std::string>{"my order"});
+  auto none = LoadConfigString("cache:\n  response:\n    personal_cues: []\n", "r.yaml");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->cache.response.personal_cues.empty());
+}
+
 TEST(ConfigTest, SubstitutesEnvironmentVariables) {
   setenv("MA_TEST_LISTEN", "127.0.0.1:7070", 1);
   unsetenv("MA_TEST_MISSING");

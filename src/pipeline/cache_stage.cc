@@ -8,6 +8,8 @@
 // Never cached: failures, truncated (`length`),
 // cancelled or cut streams, answers from a fallback model, answers of personal intents
 // (cache.response.personal_intents), and answers above cache.response.max_answer_bytes.
+// Messages about the customer's own orders, payments or account (cache.response.personal_cues,
+// or any redacted PII) are shared only with the same user, whatever their intent label.
 // A cache that is down or slow is a miss, never a failed request.
 //
 // Stampede protection: concurrent misses on one key in this process are coalesced — the first
@@ -41,6 +43,7 @@
 #include "core/strings.h"
 #include "llm/models.h"
 #include "pipeline/stage_registry.h"
+#include "re2/set.h"
 #include "spdlog/spdlog.h"
 
 namespace mangaassist::pipeline {
@@ -172,13 +175,16 @@ class FlightToken {
 // What both stages share: the configuration, the tier, the models, and the key.
 class ResponseCache {
  public:
+  // REQUIRES: `personal_cues` compiled from config.cache.response.personal_cues (or null when
+  // the list is empty).
   ResponseCache(const core::Config& config, cache::Cache* tier, const llm::Models* models,
-                core::Registry* metrics)
+                core::Registry* metrics, std::unique_ptr<const RE2::Set> personal_cues)
       : call_(config.call),
         config_(config.cache.response),
         tier_(tier),
         models_(models),
-        metrics_(metrics) {}
+        metrics_(metrics),
+        personal_cues_(std::move(personal_cues)) {}
 
   bool Personal(std::string_view intent) const {
     if (intent.empty()) return false;
@@ -190,9 +196,13 @@ class ResponseCache {
   // intent nobody can tell "where is my order" from a catalog question, so by default such
   // answers are shared only with the same user (or the same session for anonymous guests).
   // nullopt: not cacheable at all (unknown intent, user scope, and neither id).
+  // A message about the customer's own orders, payments or account (a personal cue, or PII
+  // that `normalize` redacted) is kept to the same user whatever its intent label says.
   std::optional<std::string_view> UserScope(const core::RequestContext& ctx) const {
     const bool unknown = ctx.intent.empty() || ctx.intent == "uncertain";
-    if (!unknown || config_.unknown_intent_scope == "tenant") return std::string_view();
+    if ((!unknown || config_.unknown_intent_scope == "tenant") && !PersonalMessage(ctx)) {
+      return std::string_view();
+    }
     if (!ctx.user_id.empty()) return std::string_view(ctx.user_id);
     if (!ctx.session_id.empty()) return std::string_view(ctx.session_id);
     return std::nullopt;
@@ -238,6 +248,16 @@ class ResponseCache {
     return it == config_.ttl_by_intent.end() ? config_.default_ttl : it->second;
   }
 
+  bool PersonalMessage(const core::RequestContext& ctx) const {
+    for (uint16_t n : ctx.redactions) {
+      if (n > 0) return true;
+    }
+    if (personal_cues_ == nullptr) return false;
+    thread_local std::vector<int> matched;
+    matched.clear();
+    return personal_cues_->Match(ctx.message, &matched);
+  }
+
   const core::ResponseCacheConfig& config() const { return config_; }
   cache::Cache& tier() const { return *tier_; }
   const ResponseCacheMetrics& metrics() const { return metrics_; }
@@ -248,6 +268,7 @@ class ResponseCache {
   cache::Cache* tier_;
   const llm::Models* models_;
   ResponseCacheMetrics metrics_;
+  std::unique_ptr<const RE2::Set> personal_cues_;
 };
 
 // The longest prefix of `s` of at most `max` bytes that ends on a character boundary (at least
@@ -439,14 +460,38 @@ absl::Status CheckOrder(const std::vector<std::string>& stages) {
   return absl::OkStatus();
 }
 
+// One RE2 set of cache.response.personal_cues, case-insensitive (null for an empty list).
+absl::StatusOr<std::unique_ptr<const RE2::Set>> CompilePersonalCues(
+    const std::vector<std::string>& cues) {
+  if (cues.empty()) return nullptr;
+  RE2::Options opt;
+  opt.set_case_sensitive(false);
+  opt.set_log_errors(false);
+  auto set = std::make_unique<RE2::Set>(opt, RE2::UNANCHORED);
+  for (size_t i = 0; i < cues.size(); ++i) {
+    std::string error;
+    if (set->Add(cues[i], &error) < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cache.response.personal_cues[", i, "]: not a valid RE2 pattern: ", error));
+    }
+  }
+  if (!set->Compile()) {
+    return absl::ResourceExhaustedError("cache.response.personal_cues: too large to compile");
+  }
+  return set;
+}
+
 // Each stage of the pair holds its own (immutable) copy; their metrics are the same series.
 absl::StatusOr<std::unique_ptr<const ResponseCache>> MakeResponseCache(Services* services) {
   if (services->cache == nullptr || services->models == nullptr) {
     return absl::FailedPreconditionError("the cache tier and the models must be configured");
   }
   if (absl::Status s = CheckOrder(services->config->pipeline.stages); !s.ok()) return s;
+  auto cues = CompilePersonalCues(services->config->cache.response.personal_cues);
+  if (!cues.ok()) return cues.status();
   return std::make_unique<const ResponseCache>(*services->config, services->cache.get(),
-                                               services->models.get(), services->metrics);
+                                               services->models.get(), services->metrics,
+                                               *std::move(cues));
 }
 
 }  // namespace

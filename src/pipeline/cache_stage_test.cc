@@ -327,6 +327,66 @@ TEST_F(CacheStageTest, AnswersOfUnknownIntentAreSharedOnlyWithTheSameUser) {
   EXPECT_EQ(Calls(), 7);
 }
 
+// A classifier can label a personal question as a catalog one ("I pre-ordered vol 110, when
+// will it ship?" as release_schedule). Messages with a personal cue, or with redacted PII, stay
+// with their user whatever the label; catalog questions under the same label are still shared.
+TEST_F(CacheStageTest, PersonalMessagesStayWithTheirUserWhateverTheirIntent) {
+  primary_->SetBehavior(Behavior{});
+  int calls = 0;
+  for (const char* text : {"I pre-ordered One Piece vol 110, when will it ship?",
+                           "予約したワンピースの110巻はいつ発送されますか？",
+                           "my card was declined at checkout", "クレジットカードが通りません",
+                           "Jujutsu Kaisen vol 30 arrived damaged", "MA-2025-004512 status?"}) {
+    for (const char* user : {"u1", "u2"}) {
+      core::RequestContext ctx = Request(text);
+      ctx.user_id = user;
+      ctx.intent = "release_schedule";
+      ASSERT_TRUE(Run(ctx).ok());
+      EXPECT_EQ(ctx.route, core::Route::kHaiku) << text << " for " << user;
+      ++calls;
+    }
+    core::RequestContext again = Request(text);  // the same user again: served from cache
+    again.user_id = "u2";
+    again.intent = "release_schedule";
+    ASSERT_TRUE(Run(again).ok());
+    EXPECT_EQ(again.route, core::Route::kCache) << text;
+  }
+  EXPECT_EQ(Calls(), calls);
+
+  // PII that `normalize` redacted makes a message personal too.
+  for (const char* user : {"u1", "u2"}) {
+    core::RequestContext ctx = Request("When does volume 110 come out? mail me at ken@example.com");
+    ctx.user_id = user;
+    ctx.intent = "release_schedule";
+    ASSERT_TRUE(Run(ctx).ok());
+    EXPECT_NE(ctx.message.find("[EMAIL]"), std::string::npos) << ctx.message;
+    EXPECT_EQ(ctx.route, core::Route::kHaiku);
+  }
+  calls += 2;
+  EXPECT_EQ(Calls(), calls);
+
+  // A catalog question under the same label is shared across users.
+  for (const char* user : {"u1", "u2"}) {
+    core::RequestContext ctx = Request("When does One Piece volume 111 come out?");
+    ctx.user_id = user;
+    ctx.intent = "release_schedule";
+    ASSERT_TRUE(Run(ctx).ok());
+  }
+  EXPECT_EQ(Calls(), calls + 1);
+
+  // With no cues, the label alone decides.
+  core::Config no_cues = MakeConfig();
+  no_cues.cache.response.personal_cues.clear();
+  Build(no_cues);
+  for (const char* user : {"u1", "u2"}) {
+    core::RequestContext ctx = Request("my card was declined at checkout");
+    ctx.user_id = user;
+    ctx.intent = "release_schedule";
+    ASSERT_TRUE(Run(ctx).ok());
+  }
+  EXPECT_EQ(Calls(), calls + 2);
+}
+
 TEST_F(CacheStageTest, AFallbackModelsAnswerIsNotCachedUnderThePrimarysKey) {
   Behavior down;
   down.failure = Behavior::Failure::kServerError;

@@ -111,6 +111,10 @@ struct Arm {
   std::unique_ptr<telemetry::Baseline> cost_model;
   telemetry::EventBuilderOptions builder;
   Captured captured;
+  // The analytics line `record` adds to each request (US-07's actual): what this gateway's own
+  // telemetry costs per event in the optimized run, zero in the baseline run (its analytics
+  // cost is the §5 baseline line of every event).
+  core::Money own_analytics;
   std::array<std::string, 3> tier_models;  // provider model id of each tier's alias
 };
 
@@ -123,6 +127,7 @@ class CollectStage final : public pipeline::Stage {
 
   asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
     Captured& c = arm_->captured;
+    ctx.cost.Add(core::CostComponent::kAnalytics, arm_->own_analytics);
     c.event = telemetry::BuildCostEvent(ctx, arm_->builder);
     c.cost = ctx.cost;
     c.usage = ctx.usage;
@@ -256,9 +261,16 @@ struct Replayer::Impl {
   int64_t min_hour = INT64_MAX, max_hour = INT64_MIN;
   std::map<int64_t, DayResult> days;
   std::map<int64_t, Money> hourly;
-  std::unordered_map<std::string, uint32_t> canonical_ids;
-  // Response cache key → the canonical id of the message whose answer filled that entry.
-  std::unordered_map<std::string, uint32_t> cache_fills;
+  // Response cache key → the canonical id of the message whose answer filled that entry, and
+  // when. Entries older than the longest response-cache TTL can no longer be served and are
+  // dropped every trace hour, so the map holds about one TTL's worth of fills, not the trace's.
+  struct Fill {
+    std::string canonical_id;
+    int64_t ts_ms = 0;
+  };
+  std::unordered_map<std::string, Fill> cache_fills;
+  int64_t fill_ttl_ms = 0;
+  int64_t fills_pruned_at_ms = INT64_MIN;
   int64_t last_ts = INT64_MIN;
 
   absl::Status BuildArm(Arm* arm, const core::Config& cfg) {
@@ -320,6 +332,7 @@ struct Replayer::Impl {
         telemetry::LoadBaseline(optimized.DataPath(optimized.telemetry.baseline_file), *prices);
     if (!opt_cost_model.ok()) return opt_cost_model.status();
 
+    bool us07_disabled = false;
     // --disable US-0N: switch a story's part of the optimized pipeline off.
     static const std::map<std::string, std::vector<std::string>> kStages = {
         {"US-01", {"template", "route", "prompt"}},
@@ -351,7 +364,11 @@ struct Replayer::Impl {
         }
       }
       if (story == "US-07") {
-        done.push_back("nothing to switch off: `record` is how replay measures");
+        us07_disabled = true;
+        done.push_back(
+            "every event costs what the baseline's analytics pipeline pays per event (one "
+            "Kinesis put, Firehose, raw retention in Redshift); `record` stays, it is how replay "
+            "measures");
       }
       result.notes.push_back(absl::StrCat(
           story, " disabled: ", done.empty() ? "none of its stages is in the pipeline" : ""));
@@ -421,6 +438,17 @@ struct Replayer::Impl {
     opt->name = "optimized";
     if (absl::Status s = BuildArm(base.get(), options.baseline); !s.ok()) return s;
     if (absl::Status s = BuildArm(opt.get(), optimized); !s.ok()) return s;
+    // US-07's actual: the analytics line the server's `record` stage adds to every event.
+    if (us07_disabled) {
+      opt->own_analytics = opt->cost_model->analytics_per_request();
+    } else {
+      const core::TelemetryConfig& t = opt->config.telemetry;
+      absl::StatusOr<Money> own = telemetry::OwnAnalyticsCostPerEvent(
+          *opt->services->prices, opt->cost_model->params().region, t.own_cpu_us_per_event,
+          static_cast<int64_t>(t.own_stored_bytes_per_event), t.retention_days);
+      if (!own.ok()) return own.status();
+      opt->own_analytics = *own;
+    }
     if (!HasStage(opt->config.pipeline.stages, "rag") &&
         !HasStage(opt->config.pipeline.stages, "session")) {
       result.notes.push_back(
@@ -431,6 +459,11 @@ struct Replayer::Impl {
     result.baseline_stages = base->pipeline->StageNames();
     result.optimized_stages = opt->pipeline->StageNames();
     result.cache_stage = HasStage(result.optimized_stages, "cache");
+    absl::Duration longest_ttl = opt->config.cache.response.default_ttl;
+    for (const auto& [intent, ttl] : opt->config.cache.response.ttl_by_intent) {
+      longest_ttl = std::max(longest_ttl, ttl);
+    }
+    fill_ttl_ms = absl::ToInt64Milliseconds(longest_ttl);
     result.cap_enforced = HasStage(result.optimized_stages, "reserve");
     result.daily_cap = options.daily_cap;
 
@@ -533,15 +566,19 @@ struct Replayer::Impl {
     // Judged by the entry itself (its key), not by the answer text: different questions may
     // get the same words, which says nothing about the cache serving the wrong entry.
     if (result.cache_stage && !r.canonical_id.empty() && !o.cache_key.empty()) {
-      auto [cid, added] =
-          canonical_ids.try_emplace(r.canonical_id, static_cast<uint32_t>(canonical_ids.size()));
       if (o.route == core::Route::kCache || o.route == core::Route::kSemanticCache) {
         if (auto f = cache_fills.find(o.cache_key); f != cache_fills.end()) {
           ++result.cache_hits_judged;
-          if (f->second != cid->second) ++result.cache_false_hits;
+          if (f->second.canonical_id != r.canonical_id) ++result.cache_false_hits;
         }
       } else if (o.outcome == 0) {
-        cache_fills[o.cache_key] = cid->second;  // a miss (re)fills the entry
+        cache_fills[o.cache_key] = Fill{r.canonical_id, r.ts_ms};  // a miss (re)fills the entry
+      }
+      if (r.ts_ms - fills_pruned_at_ms >= kHourMs) {
+        fills_pruned_at_ms = r.ts_ms;
+        std::erase_if(cache_fills, [this, &r](const auto& kv) {
+          return kv.second.ts_ms + fill_ttl_ms < r.ts_ms;
+        });
       }
     }
     result.llm_attempts += o.attempts;
