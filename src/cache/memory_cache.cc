@@ -58,11 +58,25 @@ MemoryCache::Shard& MemoryCache::ShardFor(Keyspace ks, std::string_view key) {
 }
 
 void MemoryCache::Erase(Shard& s, Entry* e) {
+  if (s.sweep == e) s.sweep = e->prev;
   s.bytes -= e->charge();
   s.index.erase(e->key());
   e->prev->next = e->next;
   e->next->prev = e->prev;
   std::free(e);
+}
+
+void MemoryCache::SweepExpired(Shard& s, int64_t now, int steps) {
+  Entry* e = s.sweep == &s.lru ? s.lru.prev : s.sweep;
+  for (int i = 0; i < steps && e != &s.lru; ++i) {
+    Entry* toward_front = e->prev;
+    if (e->expires_ns <= now) {
+      ++s.expirations;
+      Erase(s, e);
+    }
+    e = toward_front;
+  }
+  s.sweep = e;
 }
 
 MemoryCache::Entry* MemoryCache::Find(Shard& s, std::string_view key, int64_t now) {
@@ -140,6 +154,7 @@ absl::Status MemoryCache::Store(Keyspace ks, std::string_view key, std::string_v
   s.lru.next = e;
   s.index.emplace(e->key(), e);
   s.bytes += charge;
+  SweepExpired(s, now, kSweepStepsPerStore);
   while (s.bytes > s.budget) {
     Entry* victim = s.lru.prev;
     if (victim->referenced && victim->expires_ns > now) {

@@ -84,12 +84,19 @@ class MemoryCache final : public Cache {
     absl::flat_hash_map<absl::string_view, Entry*> index ABSL_GUARDED_BY(mu);
     size_t bytes ABSL_GUARDED_BY(mu) = 0;
     size_t budget = 0;
+    // The expiry hand: walks the list from the tail towards the front a few entries per store,
+    // freeing expired ones, so expired entries do not hold memory until the budget forces them
+    // out (&lru: start again at the tail).
+    Entry* sweep ABSL_GUARDED_BY(mu) = &lru;
     int64_t evictions ABSL_GUARDED_BY(mu) = 0;
     int64_t expirations ABSL_GUARDED_BY(mu) = 0;
   };
 
   Shard& ShardFor(Keyspace ks, std::string_view key);
   static void Erase(Shard& s, Entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
+  // Advances the shard's expiry hand by up to `steps` entries, erasing the expired ones.
+  static void SweepExpired(Shard& s, int64_t now, int steps) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
+  static constexpr int kSweepStepsPerStore = 4;
   // Set, or (only_if_absent) Add; `stored` (may be null) tells which happened.
   absl::Status Store(Keyspace ks, std::string_view key, std::string_view value,
                      absl::Duration ttl, bool only_if_absent, bool* stored);

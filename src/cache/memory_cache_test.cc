@@ -76,6 +76,32 @@ TEST(MemoryCacheTest, ExpiryFollowsTheInjectedClockToTheNanosecond) {
   EXPECT_TRUE(cache.Get(Keyspace::kRate, "forever").ok());
 }
 
+// Expired entries give their memory back as new entries arrive, long before the budget would
+// force them out: what the cache holds follows the live entries, not everything ever stored.
+TEST(MemoryCacheTest, ExpiredEntriesAreFreedByLaterStoresWithoutBudgetPressure) {
+  core::ManualClock clock;
+  MemoryCache cache(OneShard(&clock, 1 << 30));
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_TRUE(cache.Set(Keyspace::kLlmResp, Key(i), "0123456789", absl::Minutes(1)).ok());
+  ASSERT_TRUE(cache.Set(Keyspace::kLlmResp, "kept", "0123456789", absl::Hours(1)).ok());
+  clock.Advance(absl::Minutes(2));
+  // 1,000 expired entries; each store frees up to kSweepStepsPerStore of them.
+  for (int i = 0; i < 300; ++i)
+    ASSERT_TRUE(cache.Set(Keyspace::kLlmResp, "n" + std::to_string(i), "0", absl::Hours(1)).ok());
+  MemoryStats st = cache.Stats(Keyspace::kLlmResp);
+  EXPECT_EQ(st.entries, 301);
+  EXPECT_EQ(st.expirations, 1000);
+  EXPECT_EQ(st.evictions, 0);
+  EXPECT_TRUE(cache.Get(Keyspace::kLlmResp, "kept").ok());
+  // A full pass later the hand starts again at the tail and keeps freeing what expires.
+  clock.Advance(absl::Hours(2));
+  for (int i = 0; i < 200; ++i)
+    ASSERT_TRUE(cache.Set(Keyspace::kLlmResp, "m" + std::to_string(i), "0", absl::Hours(1)).ok());
+  st = cache.Stats(Keyspace::kLlmResp);
+  EXPECT_EQ(st.entries, 200);
+  EXPECT_EQ(st.expirations, 1301);
+}
+
 TEST(MemoryCacheTest, ReplacingAnEntryKeepsTheByteCountExact) {
   core::ManualClock clock;
   MemoryCache cache(OneShard(&clock, 1 << 20));

@@ -3,11 +3,14 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <deque>
+#include <map>
 #include <filesystem>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -406,6 +409,70 @@ class PgLedger final : public BatchedLedger {
 };
 
 }  // namespace
+
+// --- in-process ------------------------------------------------------------------------------
+
+class MemoryLedger final : public Ledger {
+ public:
+  void Append(LedgerRow row) override {
+    absl::MutexLock lock(&mu_);
+    Day& d = days_[row.day];
+    if (!d.ids.insert(row.request_id).second) return;  // a retried write changes nothing
+    if (d.ids.size() == 1) ForgetOldIds(row.day);
+    d.spend.deployment += row.actual;
+    d.spend.tenants[row.tenant] += row.actual;
+    if (!row.key_name.empty()) d.spend.keys[row.key_name] += row.actual;
+    ++d.spend.rows;
+    d.recent.push_back(std::move(row));
+    if (d.recent.size() > kMemoryLedgerRowsPerDay) d.recent.pop_front();
+  }
+  absl::Status Flush() override { return absl::OkStatus(); }
+  absl::StatusOr<DaySpend> SumDay(const std::string& day) override {
+    absl::MutexLock lock(&mu_);
+    auto it = days_.find(day);
+    return it == days_.end() ? DaySpend{} : it->second.spend;
+  }
+  absl::StatusOr<std::vector<LedgerRow>> Rows(const std::string& day, int limit) override {
+    absl::MutexLock lock(&mu_);
+    std::vector<LedgerRow> out;
+    auto it = days_.find(day);
+    if (it == days_.end()) return out;
+    std::vector<const LedgerRow*> rows;
+    for (const LedgerRow& r : it->second.recent) rows.push_back(&r);
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const LedgerRow* a, const LedgerRow* b) { return a->ts_ms > b->ts_ms; });
+    for (const LedgerRow* r : rows) {
+      if (static_cast<int>(out.size()) >= limit) break;
+      out.push_back(*r);
+    }
+    return out;
+  }
+  std::string_view backend() const override { return "memory"; }
+
+ private:
+  struct Day {
+    DaySpend spend;
+    absl::flat_hash_set<std::string> ids;
+    std::deque<LedgerRow> recent;
+  };
+
+  // A new day started: keep the ids of `today` and the most recent other day only.
+  void ForgetOldIds(const std::string& today) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<std::string> with_ids;
+    for (const auto& [day, d] : days_) {
+      if (day != today && !d.ids.empty()) with_ids.push_back(day);
+    }
+    std::sort(with_ids.begin(), with_ids.end());
+    for (size_t i = 0; i + 1 < with_ids.size(); ++i) {
+      absl::flat_hash_set<std::string>().swap(days_[with_ids[i]].ids);
+    }
+  }
+
+  absl::Mutex mu_;
+  std::map<std::string, Day> days_ ABSL_GUARDED_BY(mu_);
+};
+
+std::unique_ptr<Ledger> OpenMemoryLedger() { return std::make_unique<MemoryLedger>(); }
 
 absl::StatusOr<std::unique_ptr<Ledger>> OpenSqliteLedger(const std::string& path) {
   auto l = std::make_unique<SqliteLedger>();

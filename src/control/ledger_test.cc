@@ -1,5 +1,5 @@
-// The ledger's contract on both backends: rows are idempotent by request_id, immutable, and
-// summed per day and scope.
+// The ledger's contract on every backend (SQLite, PostgreSQL, in-process): rows are idempotent by
+// request_id, immutable, and summed per day and scope.
 #include "control/ledger.h"
 
 #include <libpq-fe.h>
@@ -16,10 +16,15 @@ namespace {
 
 using core::Money;
 
-enum class Backend { kSqlite, kPostgres };
+enum class Backend { kSqlite, kPostgres, kMemory };
 
 std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
-  return info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
+  switch (info.param) {
+    case Backend::kSqlite: return "Sqlite";
+    case Backend::kPostgres: return "Postgres";
+    case Backend::kMemory: return "Memory";
+  }
+  return "";
 }
 
 class LedgerTest : public ::testing::TestWithParam<Backend> {
@@ -29,6 +34,10 @@ class LedgerTest : public ::testing::TestWithParam<Backend> {
   void SetUp() override {
     static int n = 0;
     ++n;
+    if (GetParam() == Backend::kMemory) {
+      ledger_ = OpenMemoryLedger();
+      return;
+    }
     if (GetParam() == Backend::kSqlite) {
       path_ = (std::filesystem::temp_directory_path() /
                ("ledger_test_" + std::to_string(getpid()) + "_" + std::to_string(n) + ".db"))
@@ -112,8 +121,13 @@ TEST_P(LedgerTest, SumsADayPerScopeAndIgnoresRetriedRows) {
 TEST_P(LedgerTest, RowsCannotBeEditedOrDeleted) {
   ledger_->Append(Row("r1", "2026-11-27", "acme", "", 100));
   ASSERT_TRUE(ledger_->Flush().ok());
-  EXPECT_FALSE(RawSql("UPDATE budget_ledger SET actual_nanos = 1 WHERE request_id = 'r1'"));
-  EXPECT_FALSE(RawSql("DELETE FROM budget_ledger WHERE request_id = 'r1'"));
+  if (GetParam() != Backend::kMemory) {  // the in-process ledger has no SQL to try
+    EXPECT_FALSE(RawSql("UPDATE budget_ledger SET actual_nanos = 1 WHERE request_id = 'r1'"));
+    EXPECT_FALSE(RawSql("DELETE FROM budget_ledger WHERE request_id = 'r1'"));
+  }
+  // Nor through the interface: a second row with the same id and another amount is ignored.
+  ledger_->Append(Row("r1", "2026-11-27", "acme", "", 5));
+  ASSERT_TRUE(ledger_->Flush().ok());
   auto d = ledger_->SumDay("2026-11-27");
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->deployment, Money::FromNanos(100));
@@ -138,7 +152,36 @@ TEST_P(LedgerTest, ManyRowsFromManyThreadsAreAllWritten) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, LedgerTest,
-                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres, Backend::kMemory),
+                         BackendName);
+
+// The in-process ledger's memory grows with days, not requests: every day keeps its sums, only
+// the last kMemoryLedgerRowsPerDay rows, and only the two most recent days keep their ids.
+TEST(MemoryLedgerTest, KeepsSumsForEveryDayButBoundedRowsAndIds) {
+  std::unique_ptr<Ledger> l = OpenMemoryLedger();
+  const int n = static_cast<int>(kMemoryLedgerRowsPerDay) + 500;
+  for (int day = 1; day <= 3; ++day) {
+    for (int i = 0; i < n; ++i) {
+      l->Append(LedgerRow{"d" + std::to_string(day) + "-" + std::to_string(i),
+                          "2026-11-0" + std::to_string(day), i, "acme", "", "m",
+                          Money::FromNanos(2), Money::FromNanos(1)});
+    }
+  }
+  for (int day = 1; day <= 3; ++day) {
+    auto d = l->SumDay("2026-11-0" + std::to_string(day));
+    ASSERT_TRUE(d.ok());
+    EXPECT_EQ(d->deployment, Money::FromNanos(n));
+    EXPECT_EQ(d->rows, n);
+  }
+  auto rows = l->Rows("2026-11-03", 1'000'000);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), kMemoryLedgerRowsPerDay);
+  EXPECT_EQ(rows->front().ts_ms, n - 1);  // newest first
+  // Day 2's ids are still known (a late retry is ignored); day 1's were forgotten.
+  l->Append(LedgerRow{"d2-0", "2026-11-02", 0, "acme", "", "m", Money::FromNanos(2),
+                      Money::FromNanos(1)});
+  EXPECT_EQ(l->SumDay("2026-11-02")->rows, n);
+}
 
 }  // namespace
 }  // namespace mangaassist::control

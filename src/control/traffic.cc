@@ -81,7 +81,7 @@ absl::StatusOr<std::unique_ptr<TrafficControl>> TrafficControl::Create(
   absl::StatusOr<std::unique_ptr<Ledger>> ledger =
       b.ledger == "postgres" ? OpenPostgresLedger(b.ledger_postgres)
       : b.ledger_sqlite_path == ":memory:"  // replay: a ledger that dies with the run
-          ? OpenSqliteLedger(b.ledger_sqlite_path)
+          ? absl::StatusOr<std::unique_ptr<Ledger>>(OpenMemoryLedger())
           : OpenSqliteLedger(config.DataPath(b.ledger_sqlite_path));
   if (!ledger.ok()) return ledger.status();
   t->ledger_ = *std::move(ledger);

@@ -419,7 +419,16 @@ int64_t TokenEstimator::Estimate(std::string_view text, core::Lang lang) const {
 
 double TokenEstimator::PromptLinear(const LlmRequest& request) const {
   double tokens = calibration_.per_request;
-  if (!request.system.empty()) tokens += calibration_.Linear(CountScripts(request.system));
+  if (!request.system.empty()) {
+    // The system prompt is nearly always the configured one: count it once per thread.
+    thread_local std::string last_system;
+    thread_local ScriptCounts last_counts;
+    if (request.system != last_system) {
+      last_counts = CountScripts(request.system);
+      last_system.assign(request.system);
+    }
+    tokens += calibration_.Linear(last_counts);
+  }
   for (const Message& m : request.messages) {
     tokens += calibration_.per_message + calibration_.Linear(CountScripts(m.content));
   }

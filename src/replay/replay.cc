@@ -270,7 +270,7 @@ struct Replayer::Impl {
   };
   std::unordered_map<std::string, Fill> cache_fills;
   int64_t fill_ttl_ms = 0;
-  int64_t fills_pruned_at_ms = INT64_MIN;
+  int64_t fills_pruned_at_ms = 0;  // trace times are after 1970: the first record prunes
   int64_t last_ts = INT64_MIN;
 
   absl::Status BuildArm(Arm* arm, const core::Config& cfg) {
