@@ -21,11 +21,13 @@ class RecordStage final : public Stage {
               const telemetry::Baseline* baseline, const llm::TokenEstimator* estimator,
               core::Money own_cost)
       : recorder_(recorder), own_cost_(own_cost) {
-    options_.hasher = hasher;
-    options_.baseline = baseline;
-    options_.count_tokens = [estimator](std::string_view text, core::Lang lang) {
+    auto options = std::make_shared<telemetry::EventBuilderOptions>();
+    options->hasher = hasher;
+    options->baseline = baseline;
+    options->count_tokens = [estimator](std::string_view text, core::Lang lang) {
       return estimator->Estimate(text, lang);
     };
+    options_ = std::move(options);
   }
   std::string_view name() const override { return "record"; }
   RunPolicy policy() const override { return RunPolicy::kAlways; }
@@ -33,15 +35,22 @@ class RecordStage final : public Stage {
   boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
     // The event's own cost: this pipeline's analytics line (US-07 actual).
     ctx.cost.Add(core::CostComponent::kAnalytics, own_cost_);
-    // A refusal is counted and alarmed by the recorder.
-    (void)recorder_->Record(telemetry::BuildCostEvent(ctx, options_));
+    // The request thread copies what the event needs and computes the baseline the native
+    // response shows (cost.baseline_usd); the spool's writer thread does the rest (id hashes,
+    // savings) before encoding. A refusal is counted and alarmed by the recorder.
+    telemetry::CostEventCapture capture = telemetry::CaptureCostEvent(ctx);
+    if (const telemetry::BaselineCost* b = telemetry::ComputeCapturedBaseline(capture, *options_)) {
+      ctx.baseline = b->total;
+    }
+    (void)recorder_->Record(std::move(capture), options_);
     co_return absl::OkStatus();
   }
 
  private:
   telemetry::Recorder* const recorder_;
   const core::Money own_cost_;
-  telemetry::EventBuilderOptions options_;  // built once; read-only across requests
+  // Built once; read-only across requests; shared with the records still in the spool.
+  std::shared_ptr<const telemetry::EventBuilderOptions> options_;
 };
 
 }  // namespace

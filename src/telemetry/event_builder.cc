@@ -83,8 +83,9 @@ std::string IdHasher::Hash(std::string_view id) const {
   return out;
 }
 
-CostEvent BuildCostEvent(const core::RequestContext& ctx, const EventBuilderOptions& o) {
-  CostEvent e;
+CostEventCapture CaptureCostEvent(const core::RequestContext& ctx) {
+  CostEventCapture c;
+  CostEvent& e = c.event;
   e.request_id = ctx.request_id;
   const core::Clock& clock = ctx.clock != nullptr ? *ctx.clock : core::SystemClock();
   e.ts_unix_ms = absl::ToUnixMillis(clock.Now());
@@ -92,8 +93,6 @@ CostEvent BuildCostEvent(const core::RequestContext& ctx, const EventBuilderOpti
     e.latency_us = (clock.MonotonicNanos() - ctx.start_mono_ns) / 1000;
   }
   e.tenant = ctx.tenant;
-  e.user_hash = o.hasher->Hash(ctx.user_id);
-  e.session_hash = o.hasher->Hash(ctx.session_id);
   e.tier = ctx.tier;
   e.lang = ctx.lang;
   e.intent = ctx.intent;
@@ -113,40 +112,68 @@ CostEvent BuildCostEvent(const core::RequestContext& ctx, const EventBuilderOpti
   for (size_t i = 0; i < kCostComponentCount; ++i) {
     e.cost[i] = ctx.cost.Get(static_cast<core::CostComponent>(i));
   }
-  if (o.baseline != nullptr) {
+  c.user_id = ctx.user_id;
+  c.session_id = ctx.session_id;
+  c.message = ctx.message;
+  c.history_turns = static_cast<int64_t>(ctx.history.size());
+  c.cached_route = ctx.route == core::Route::kCache ? ctx.cached_route : core::Route::kNone;
+  c.cached_usage = ctx.cached_usage;
+  c.cached_cost = ctx.cached_cost;
+  return c;
+}
+
+const BaselineCost* ComputeCapturedBaseline(CostEventCapture& c, const EventBuilderOptions& o) {
+  if (o.baseline == nullptr) return nullptr;
+  if (!c.baseline.has_value()) {
     BaselineInput in;
     in.message_tokens =
-        o.count_tokens ? o.count_tokens(ctx.message, ctx.lang) : RoughTokenCount(ctx.message);
-    in.history_turns = static_cast<int64_t>(ctx.history.size());
-    in.intent = ctx.intent;
-    in.lang = ctx.lang;
-    BaselineCost b = o.baseline->CostOf(in);
+        o.count_tokens ? o.count_tokens(c.message, c.event.lang) : RoughTokenCount(c.message);
+    in.history_turns = c.history_turns;
+    in.intent = c.event.intent;
+    in.lang = c.event.lang;
+    c.baseline = o.baseline->CostOf(in);
+  }
+  return &*c.baseline;
+}
+
+CostEvent CompleteCostEvent(CostEventCapture c, const EventBuilderOptions& o) {
+  CostEvent& e = c.event;
+  e.user_hash = o.hasher->Hash(c.user_id);
+  e.session_hash = o.hasher->Hash(c.session_id);
+  if (o.baseline != nullptr) {
+    const BaselineCost& b = *ComputeCapturedBaseline(c, o);
     e.baseline = b.total;
     for (size_t i = 0; i < kCostComponentCount; ++i) {
       e.baseline_cost[i] = b.lines.Get(static_cast<core::CostComponent>(i));
     }
+    core::CostLines actual;
+    for (size_t i = 0; i < kCostComponentCount; ++i) {
+      actual.Add(static_cast<core::CostComponent>(i), e.cost[i]);
+    }
     SavingsInput s;
-    s.degraded_level = ctx.degraded_level;
-    const bool cache_hit = ctx.route == core::Route::kCache && ctx.cached_route != core::Route::kNone;
-    if (!cache_hit) {
-      s.actual_at_baseline_model = o.baseline->AtBaselineModel(ctx.usage);
-      e.savings = AttributeSavings(b, ctx.cost, ctx.route, s);
+    s.degraded_level = e.degraded_level;
+    if (c.cached_route == core::Route::kNone) {
+      s.actual_at_baseline_model = o.baseline->AtBaselineModel(e.usage);
+      e.savings = AttributeSavings(b, actual, e.route, s);
     } else {
       // US-03: an exact cache hit avoided the original call. Attribute as if that call had
       // been made (routing, prompt and answer-length savings go where they would have gone),
       // then credit the call's own LLM cost to US-03. The sum stays baseline - actual.
-      s.actual_at_baseline_model = o.baseline->AtBaselineModel(ctx.cached_usage);
-      core::CostLines as_called = ctx.cost;
-      for (core::CostComponent c : {core::CostComponent::kLlmInput, core::CostComponent::kLlmOutput,
+      s.actual_at_baseline_model = o.baseline->AtBaselineModel(c.cached_usage);
+      for (core::CostComponent k : {core::CostComponent::kLlmInput, core::CostComponent::kLlmOutput,
                                     core::CostComponent::kLlmCacheRead,
                                     core::CostComponent::kLlmCacheWrite}) {
-        as_called.Add(c, ctx.cached_cost.Get(c));
+        actual.Add(k, c.cached_cost.Get(k));
       }
-      e.savings = AttributeSavings(b, as_called, ctx.cached_route, s);
-      e.savings[static_cast<size_t>(Story::kUs03)] += ctx.cached_cost.Total();
+      e.savings = AttributeSavings(b, actual, c.cached_route, s);
+      e.savings[static_cast<size_t>(Story::kUs03)] += c.cached_cost.Total();
     }
   }
-  return e;
+  return std::move(c.event);
+}
+
+CostEvent BuildCostEvent(const core::RequestContext& ctx, const EventBuilderOptions& o) {
+  return CompleteCostEvent(CaptureCostEvent(ctx), o);
 }
 
 }  // namespace mangaassist::telemetry

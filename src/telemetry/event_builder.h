@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -49,5 +50,24 @@ struct EventBuilderOptions {
 // measured from ctx.start_mono_ns when set); stage_latency_us is ctx's; http_status is 200, or
 // core::HttpStatusFor(ctx.outcome_code) after a failure. flags_hash stays empty (US-08 fills it).
 CostEvent BuildCostEvent(const core::RequestContext& ctx, const EventBuilderOptions& o);
+
+// BuildCostEvent in two halves, so the request thread only copies (CaptureCostEvent: the times,
+// ids, labels, usage and cost lines) and the derived fields — keyed id hashes, the message's
+// token count, the baseline and the per-story savings — are computed later on another thread
+// (CompleteCostEvent). CompleteCostEvent(CaptureCostEvent(ctx), o) equals BuildCostEvent(ctx, o).
+struct CostEventCapture {
+  CostEvent event;  // every field copied from the context; hashes, baseline and savings empty
+  std::string user_id, session_id, message;
+  int64_t history_turns = 0;
+  core::Route cached_route = core::Route::kNone;
+  core::TokenUsage cached_usage;
+  core::CostLines cached_cost;
+  std::optional<BaselineCost> baseline;  // set by ComputeCapturedBaseline (else computed later)
+};
+CostEventCapture CaptureCostEvent(const core::RequestContext& ctx);
+// Computes the capture's baseline now, on the calling thread (the native response shows it);
+// CompleteCostEvent then reuses it. Null without a baseline in `o`.
+const BaselineCost* ComputeCapturedBaseline(CostEventCapture& capture, const EventBuilderOptions& o);
+CostEvent CompleteCostEvent(CostEventCapture capture, const EventBuilderOptions& o);
 
 }  // namespace mangaassist::telemetry

@@ -1,5 +1,6 @@
 #include "telemetry/event_builder.h"
 
+#include <memory>
 #include <string>
 
 #include "absl/time/time.h"
@@ -185,6 +186,42 @@ TEST_F(EventBuilderTest, ACacheHitCreditsTheAvoidedCallToUs03) {
     if (i == us03) continue;
     EXPECT_EQ(e.savings[i], original.savings[i]) << "story " << i;
   }
+}
+
+// The record stage captures on the request thread and completes on the spool's writer thread,
+// after the request (and its context) is gone: the capture must own everything it needs.
+TEST_F(EventBuilderTest, ACaptureCompletedAfterTheRequestIsGoneIsTheSameEvent) {
+  for (bool cache_hit : {false, true}) {
+    for (bool baseline_first : {false, true}) {
+      auto ctx = std::make_unique<core::RequestContext>(Context());
+      if (cache_hit) {
+        ctx->cached_route = ctx->route;
+        ctx->cached_usage = ctx->usage;
+        ctx->cached_cost = ctx->cost;
+        ctx->route = core::Route::kCache;
+        ctx->usage = {};
+        ctx->cost = {};
+      }
+      const std::string expected = EncodeCostEventJson(BuildCostEvent(*ctx, options_));
+      CostEventCapture capture = CaptureCostEvent(*ctx);
+      if (baseline_first) {
+        const BaselineCost* b = ComputeCapturedBaseline(capture, options_);
+        ASSERT_NE(b, nullptr);
+        EXPECT_GT(b->total.nanos(), 0);
+      }
+      ctx->message = "something else entirely, and much longer than the original message";
+      ctx->user_id = "another-user";
+      ctx->session_id = "another-session";
+      ctx->cached_cost = {};
+      ctx.reset();
+      const CostEvent e = CompleteCostEvent(std::move(capture), options_);
+      EXPECT_EQ(EncodeCostEventJson(e), expected) << cache_hit << baseline_first;
+      EXPECT_EQ(e.user_hash, hasher_->Hash("user-secret-0001"));
+    }
+  }
+  options_.baseline = nullptr;
+  CostEventCapture capture = CaptureCostEvent(Context());
+  EXPECT_EQ(ComputeCapturedBaseline(capture, options_), nullptr);
 }
 
 TEST_F(EventBuilderTest, WithoutBaselineLeavesSavingsEmpty) {

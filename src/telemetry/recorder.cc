@@ -63,15 +63,44 @@ class CostEventRecord final : public DeferredRecord {
   CostEvent event_;
 };
 
+// A captured cost event the spool's writer thread completes, then encodes.
+class CapturedCostEventRecord final : public DeferredRecord {
+ public:
+  CapturedCostEventRecord(CostEventCapture capture,
+                          std::shared_ptr<const EventBuilderOptions> options)
+      : capture_(std::move(capture)), options_(std::move(options)) {}
+  size_t SizeHint() const override { return 1024; }
+  void EncodeTo(std::string* out) override {
+    *out = EncodeCostEventJson(CompleteCostEvent(std::move(capture_), *options_));
+  }
+
+ private:
+  CostEventCapture capture_;
+  std::shared_ptr<const EventBuilderOptions> options_;
+};
+
 }  // namespace
 
 absl::Status Recorder::Record(CostEvent event) {
   std::string request_id = event.request_id;  // for the log line; the event moves on
-  absl::Status s = spool_->Append(std::make_unique<CostEventRecord>(std::move(event)),
-                                  RecordClass::kCost);
-  if (!s.ok()) {
-    spdlog::error("[{}] cost event refused by the spool: {}", request_id, s.ToString());
-    return s;
+  return Spooled(spool_->Append(std::make_unique<CostEventRecord>(std::move(event)),
+                                RecordClass::kCost),
+                 request_id);
+}
+
+absl::Status Recorder::Record(CostEventCapture capture,
+                              std::shared_ptr<const EventBuilderOptions> options) {
+  std::string request_id = capture.event.request_id;
+  return Spooled(spool_->Append(std::make_unique<CapturedCostEventRecord>(std::move(capture),
+                                                                          std::move(options)),
+                                RecordClass::kCost),
+                 request_id);
+}
+
+absl::Status Recorder::Spooled(absl::Status appended, const std::string& request_id) {
+  if (!appended.ok()) {
+    spdlog::error("[{}] cost event refused by the spool: {}", request_id, appended.ToString());
+    return appended;
   }
   recorded_->Inc();
   return absl::OkStatus();

@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "core/metrics.h"
 #include "telemetry/event.h"
+#include "telemetry/event_builder.h"
 #include "telemetry/sink.h"
 #include "telemetry/spool.h"
 
@@ -46,6 +47,11 @@ class Recorder {
   // error means the event could not be accepted (quota, disk): it is counted and the recorder
   // reports degraded().
   absl::Status Record(CostEvent event);
+  // The same for a request whose event is only captured: the spool's writer thread completes it
+  // (CompleteCostEvent: id hashes, token count, baseline, savings) before encoding, so the
+  // request thread pays for the copies only. `options` (and what it points to) must outlive
+  // this recorder's Stop(); the record holds a reference to it.
+  absl::Status Record(CostEventCapture capture, std::shared_ptr<const EventBuilderOptions> options);
   // The spool refused a cost event or the disk failed; /readyz reports it.
   bool degraded() const { return spool_->degraded(); }
   // Events the shipper handed to the writer so far (for tests and metrics).
@@ -56,6 +62,8 @@ class Recorder {
 
  private:
   Recorder() = default;
+  // Counts an accepted record, or logs the spool's refusal.
+  absl::Status Spooled(absl::Status appended, const std::string& request_id);
   void ShipLoop();
   // Ships one batch; returns the number of records shipped (0: caught up), or an error.
   absl::StatusOr<size_t> ShipOnce();

@@ -49,6 +49,10 @@ core::RequestContext Context() {
   return ctx;
 }
 
+// state.range(0): 0 = build the whole event on the calling thread, then Record (the old path);
+// 1 = what the `record` stage does: capture, compute the baseline the native response shows,
+// Record the capture (the writer thread hashes ids and attributes savings); 2 = capture and
+// Record only (the event's emission without the response's baseline).
 void BM_EmitCostEvent(benchmark::State& state) {
   const std::string root = MANGAASSIST_SOURCE_DIR;
   const std::string dir = absl::StrCat(std::filesystem::temp_directory_path().string(),
@@ -59,12 +63,14 @@ void BM_EmitCostEvent(benchmark::State& state) {
   Baseline baseline = *LoadBaseline(root + "/config/baseline.yaml", prices);
   auto hasher = IdHasher::Create("benchmark-secret-key-0123456789abcdef");
   llm::TokenEstimator estimator;
-  EventBuilderOptions options;
+  auto shared_options = std::make_shared<EventBuilderOptions>();
+  EventBuilderOptions& options = *shared_options;
   options.hasher = hasher.get();
   options.baseline = &baseline;
   options.count_tokens = [&estimator](std::string_view text, core::Lang lang) {
     return estimator.Estimate(text, lang);
   };
+  const int64_t mode = state.range(0);
   RecorderOptions ro;
   ro.spool.dir = dir + "/spool";
   ro.writer = *NewSqliteSink({.path = dir + "/events.db"});
@@ -75,7 +81,13 @@ void BM_EmitCostEvent(benchmark::State& state) {
   const int64_t cpu0 = ProcessCpuMicros();
   for (auto _ : state) {
     ctx.request_id = absl::StrCat("bench-", n++);
-    benchmark::DoNotOptimize(recorder->Record(BuildCostEvent(ctx, options)));
+    if (mode == 0) {
+      benchmark::DoNotOptimize(recorder->Record(BuildCostEvent(ctx, options)));
+      continue;
+    }
+    CostEventCapture capture = CaptureCostEvent(ctx);
+    if (mode == 1) benchmark::DoNotOptimize(ComputeCapturedBaseline(capture, options));
+    benchmark::DoNotOptimize(recorder->Record(std::move(capture), shared_options));
   }
   // The loop's timing has ended here: draining counts only in process_us_per_event.
   if (absl::Status s = recorder->Drain(absl::Seconds(120)); !s.ok()) {
@@ -87,7 +99,13 @@ void BM_EmitCostEvent(benchmark::State& state) {
   recorder.reset();
   std::filesystem::remove_all(dir);
 }
-BENCHMARK(BM_EmitCostEvent)->Iterations(200'000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EmitCostEvent)
+    ->ArgName("mode")
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(200'000)
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace mangaassist::telemetry

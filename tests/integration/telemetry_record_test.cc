@@ -97,10 +97,16 @@ TEST_F(TelemetryRecordTest, EveryRequestThroughThePipelineLeavesOneDurableCostEv
   ok.answer = "Yes, it is in stock.";
   fake_->SetBehavior(ok);
   HttpTestClient client(server_->port());
+  int64_t shown_baseline = 0;
   for (int i = 0; i < 3; ++i) {
     auto res = client.Post("/v1/chat", R"({"session_id":"s1","user_id":"u1","message":"Is One Piece vol 105 in stock?","tier":"premium"})");
     ASSERT_TRUE(res.ok()) << res.status();
     ASSERT_EQ(res->status, 200) << res->body;
+    // The native response shows the message's counterfactual baseline (SPEC §3).
+    const nlohmann::json body = nlohmann::json::parse(res->body);
+    const int64_t baseline = body["cost"]["baseline_nano_usd"].get<int64_t>();
+    EXPECT_GT(baseline, body["cost"]["nano_usd"].get<int64_t>()) << res->body;
+    shown_baseline += baseline;
   }
   auto compat = client.Post("/v1/chat/completions",
                             R"({"model":"haiku","messages":[{"role":"user","content":"hi"}]})");
@@ -162,6 +168,7 @@ TEST_F(TelemetryRecordTest, EveryRequestThroughThePipelineLeavesOneDurableCostEv
   EXPECT_EQ(requests, 6);
   EXPECT_GT(total.nanos(), 0);
   EXPECT_GT(baseline.nanos(), total.nanos());  // Sonnet with full context costs more
+  EXPECT_GT(baseline.nanos(), shown_baseline);  // the three native ones plus three more
   EXPECT_EQ(savings, baseline - total);        // per-story savings add up exactly
 }
 
