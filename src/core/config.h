@@ -135,7 +135,7 @@ struct TelemetryConfig {
   // libpq conninfo of the PostgreSQL store (sink: redis) that GET /admin/kpi reads; with the
   // SQLite sink the report reads sqlite_path.
   std::string report_postgres;
-  int64_t own_cpu_us_per_event = 25;
+  int64_t own_cpu_us_per_event = 40;
   size_t own_stored_bytes_per_event = 1536;
 };
 
