@@ -418,7 +418,7 @@ class MemoryLedger final : public Ledger {
     absl::MutexLock lock(&mu_);
     Day& d = days_[row.day];
     if (!d.ids.insert(row.request_id).second) return;  // a retried write changes nothing
-    if (d.ids.size() == 1) ForgetOldIds(row.day);
+    if (d.ids.size() == 1) ForgetOlderDays(row.day);
     d.spend.deployment += row.actual;
     d.spend.tenants[row.tenant] += row.actual;
     if (!row.key_name.empty()) d.spend.keys[row.key_name] += row.actual;
@@ -456,15 +456,17 @@ class MemoryLedger final : public Ledger {
     std::deque<LedgerRow> recent;
   };
 
-  // A new day started: keep the ids of `today` and the most recent other day only.
-  void ForgetOldIds(const std::string& today) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // A new day started: keep the ids and rows of `today` and the most recent other day only.
+  void ForgetOlderDays(const std::string& today) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::vector<std::string> with_ids;
     for (const auto& [day, d] : days_) {
       if (day != today && !d.ids.empty()) with_ids.push_back(day);
     }
     std::sort(with_ids.begin(), with_ids.end());
     for (size_t i = 0; i + 1 < with_ids.size(); ++i) {
-      absl::flat_hash_set<std::string>().swap(days_[with_ids[i]].ids);
+      Day& old = days_[with_ids[i]];
+      absl::flat_hash_set<std::string>().swap(old.ids);
+      std::deque<LedgerRow>().swap(old.recent);
     }
   }
 

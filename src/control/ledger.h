@@ -52,9 +52,9 @@ absl::StatusOr<std::unique_ptr<Ledger>> OpenSqliteLedger(const std::string& path
 // PostgreSQL by libpq conninfo.
 absl::StatusOr<std::unique_ptr<Ledger>> OpenPostgresLedger(const std::string& conninfo);
 // In this process only, for replay (`ledger_sqlite_path: ":memory:"`) and tests: nothing durable.
-// Keeps each day's sums, the last kMemoryLedgerRowsPerDay rows of each day and the request ids
-// of the two most recent days (a retried settle arrives within seconds), so its memory grows
-// with the number of days, never with the number of requests.
+// Keeps each day's sums and, for the two most recent days only, their request ids (a retried
+// settle arrives within seconds) and last kMemoryLedgerRowsPerDay rows, so its memory grows by a
+// few hundred bytes a day, never with the number of requests.
 std::unique_ptr<Ledger> OpenMemoryLedger();
 inline constexpr size_t kMemoryLedgerRowsPerDay = 1000;
 

@@ -155,8 +155,8 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, LedgerTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres, Backend::kMemory),
                          BackendName);
 
-// The in-process ledger's memory grows with days, not requests: every day keeps its sums, only
-// the last kMemoryLedgerRowsPerDay rows, and only the two most recent days keep their ids.
+// The in-process ledger's memory grows with days, not requests: every day keeps its sums; only
+// the two most recent days keep their ids and their last kMemoryLedgerRowsPerDay rows.
 TEST(MemoryLedgerTest, KeepsSumsForEveryDayButBoundedRowsAndIds) {
   std::unique_ptr<Ledger> l = OpenMemoryLedger();
   const int n = static_cast<int>(kMemoryLedgerRowsPerDay) + 500;
@@ -177,6 +177,8 @@ TEST(MemoryLedgerTest, KeepsSumsForEveryDayButBoundedRowsAndIds) {
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), kMemoryLedgerRowsPerDay);
   EXPECT_EQ(rows->front().ts_ms, n - 1);  // newest first
+  EXPECT_EQ(l->Rows("2026-11-02", 10)->size(), 10u);
+  EXPECT_TRUE(l->Rows("2026-11-01", 10)->empty());
   // Day 2's ids are still known (a late retry is ignored); day 1's were forgotten.
   l->Append(LedgerRow{"d2-0", "2026-11-02", 0, "acme", "", "m", Money::FromNanos(2),
                       Money::FromNanos(1)});

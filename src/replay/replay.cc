@@ -7,8 +7,11 @@
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <exception>
+#include <future>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
 
@@ -256,7 +259,10 @@ struct Replayer::Impl {
   int64_t baseline_extra_tokens = 0;
   int clones = 1;
 
-  using CellKey = std::tuple<int64_t, int, int, int, std::string>;
+  // KPI cells by tier, language, route and model for the whole run: the KPI only sums cells in
+  // the window, so an hour dimension would only grow with the trace's length (the spend-over-time
+  // chart has its own hourly map). Each cell keeps the hour of its first event, inside the window.
+  using CellKey = std::tuple<int, int, int, std::string>;
   std::map<CellKey, telemetry::HourlyRollup> rollups;
   int64_t min_hour = INT64_MAX, max_hour = INT64_MIN;
   std::map<int64_t, DayResult> days;
@@ -500,9 +506,7 @@ struct Replayer::Impl {
     (void)co_await arm->pipeline->Run(ctx);  // failures are in the captured event
   }
 
-  void Account(const TraceRecord& r) {
-    const Captured& o = opt->captured;
-    const Captured& b = base->captured;
+  void Account(const TraceRecord& r, const Captured& b, const Captured& o) {
     ++result.requests;
 
     // The optimized event (built by the record stage's own BuildCostEvent, savings attributed
@@ -526,12 +530,13 @@ struct Replayer::Impl {
     e.savings[static_cast<size_t>(owner)] += measured - estimated;
 
     telemetry::HourlyRollup cell = telemetry::RollupCellOf(e);
-    CellKey key{cell.hour_start_ms, static_cast<int>(cell.tier), static_cast<int>(cell.lang),
+    const int64_t hour = cell.hour_start_ms;
+    CellKey key{static_cast<int>(cell.tier), static_cast<int>(cell.lang),
                 static_cast<int>(cell.route), cell.model};
     auto [it, inserted] = rollups.try_emplace(std::move(key), std::move(cell));
     it->second.Add(e);
-    min_hour = std::min(min_hour, it->second.hour_start_ms);
-    max_hour = std::max(max_hour, it->second.hour_start_ms);
+    min_hour = std::min(min_hour, hour);
+    max_hour = std::max(max_hour, hour);
 
     ++result.routes[std::string(core::RouteName(o.route))];
     ++result.baseline_routes[std::string(core::RouteName(b.route))];
@@ -631,13 +636,52 @@ struct Replayer::Impl {
       ++result.messages;
       if (r.ts_ms < last_ts) ++result.out_of_order;
       last_ts = r.ts_ms;
-      for (int k = 0; k < clones; ++k) {
-        co_await RunOne(base.get(), r, k, reader.line_number(), 0, baseline_extra_tokens);
-        co_await RunOne(opt.get(), r, k, reader.line_number(), opt_errors, 0);
-        Account(r);
-      }
+      for (int k = 0; k < clones; ++k) batch.push_back(BatchItem{r, reader.line_number(), k});
+      if (batch.size() >= kBatch) co_await RunBatch(opt_errors);
     }
+    co_await RunBatch(opt_errors);
     if (progress) progress(reader.line_number(), reader.bytes_read());
+  }
+
+  // The two runs are independent (each arm has its own services, clock and pipeline), so a batch
+  // of messages goes through the baseline arm on the worker thread while the optimized arm runs
+  // here; each arm sees the messages in trace order, so results do not depend on the threads.
+  // Then the batch is accounted in order.
+  struct BatchItem {
+    TraceRecord r;
+    int64_t line = 0;
+    int clone = 0;
+  };
+  static constexpr size_t kBatch = 256;
+  std::vector<BatchItem> batch;
+  std::vector<Captured> base_out, opt_out;
+  asio::io_context base_io;  // the baseline arm's executor, run by base_thread
+  std::thread base_thread;
+
+  asio::awaitable<void> RunArm(Arm* arm, int error_permille, int64_t extra_tokens,
+                               std::vector<Captured>* out) {
+    out->clear();
+    for (const BatchItem& it : batch) {
+      co_await RunOne(arm, it.r, it.clone, it.line, error_permille, extra_tokens);
+      out->push_back(std::move(arm->captured));
+    }
+  }
+
+  asio::awaitable<void> RunBatch(int opt_errors) {
+    if (batch.empty()) co_return;
+    std::promise<void> base_done;
+    asio::co_spawn(base_io, RunArm(base.get(), 0, baseline_extra_tokens, &base_out),
+                   [&base_done](std::exception_ptr e) {
+                     if (e) {
+                       base_done.set_exception(e);
+                     } else {
+                       base_done.set_value();
+                     }
+                   });
+    co_await RunArm(opt.get(), opt_errors, 0, &opt_out);
+    base_done.get_future().get();  // rethrows a failure of the baseline arm (a bug)
+    for (size_t i = 0; i < batch.size(); ++i) Account(batch[i].r, base_out[i], opt_out[i]);
+    batch.clear();
   }
 
   void Finish() {
@@ -714,9 +758,13 @@ absl::Status Replayer::Run(std::istream* trace, const Progress& progress) {
   asio::io_context io;
   absl::Status status;
   std::exception_ptr failure;
+  auto base_work = asio::make_work_guard(impl_->base_io);
+  impl_->base_thread = std::thread([this] { impl_->base_io.run(); });
   asio::co_spawn(io, impl_->Loop(trace, progress, &status),
                  [&failure](std::exception_ptr e) { failure = e; });
   io.run();
+  base_work.reset();
+  impl_->base_thread.join();
   if (failure) std::rethrow_exception(failure);  // a bug, not a bad trace
   impl_->Finish();
   return status;
