@@ -32,7 +32,26 @@ absl::Status TypeError(std::string_view name, std::string_view type) {
 }  // namespace
 
 void AppendJsonString(std::string* out, std::string_view s) {
-  // nlohmann's serializer does the escaping; `replace` turns ill-formed UTF-8 into U+FFFD.
+  // Most strings (ids, labels, answers) need no escaping: valid UTF-8 without quotes,
+  // backslashes or control characters goes out as it is, which is what the serializer below
+  // would write too. Anything else takes the serializer: it escapes, and `replace` turns
+  // ill-formed UTF-8 into U+FFFD.
+  bool ascii = true, plain = true;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+    ascii &= c < 0x80;
+  }
+  if (plain && (ascii || simdjson::validate_utf8(s.data(), s.size()))) {
+    out->reserve(out->size() + s.size() + 2);
+    out->push_back('"');
+    out->append(s);
+    out->push_back('"');
+    return;
+  }
   out->append(nlohmann::json(std::string(s)).dump(-1, ' ', false,
                                                   nlohmann::json::error_handler_t::replace));
 }

@@ -1,5 +1,7 @@
 #include "api/openai_compat.h"
 
+#include "api/compat_json.h"
+
 #include <string>
 #include <vector>
 
@@ -46,6 +48,24 @@ void ExpectInvalid(std::string_view body, std::string_view needle) {
   EXPECT_NE(r.status().message().find(absl::string_view(needle.data(), needle.size())),
             absl::string_view::npos)
       << body << " → " << r.status();
+}
+
+// The fast path of AppendJsonString (strings that need no escaping) writes exactly what the
+// serializer writes for every kind of input, and the output always parses back.
+TEST(CompatJsonTest, AppendJsonStringMatchesTheSerializer) {
+  const std::vector<std::string> inputs = {
+      "", "req-0123", "Yes, volume 105 is in stock.", "ワンピース105巻は在庫があります",
+      "mixed 日本語 and emoji 😀", "quote \" inside", "back\\slash", "tab\tand\nnewline",
+      std::string("nul\0byte", 8), "del \x7f char", "bad \xff\xfe utf-8", "cut \xe3\x81",
+      "overlong \xc0\xaf", "surrogate \xed\xa0\x80"};
+  for (const std::string& s : inputs) {
+    std::string fast = "x";
+    internal::AppendJsonString(&fast, s);
+    const std::string slow = "x" + nlohmann::json(s).dump(-1, ' ', false,
+                                                          nlohmann::json::error_handler_t::replace);
+    EXPECT_EQ(fast, slow) << s;
+    EXPECT_TRUE(nlohmann::json::accept(fast.substr(1))) << s;
+  }
 }
 
 TEST(OpenAiParseTest, MinimalRequestGetsDefaults) {
