@@ -7,7 +7,11 @@
 //    else. In each region the candidate patterns run as RE2 (linear time); for a digit cluster
 //    one RE2::Set pass first picks which of the seven digit patterns occur in it. When a bounded
 //    pattern's candidate is refused, scanning resumes one character later, so the cost stays
-//    O(region · longest candidate).
+//    O(region · longest candidate). The digit patterns and the US address only ever confirm a
+//    candidate that stands alone on its left (rule 2), so they run anchored at the positions
+//    where one may start, with enough digits after it, rather than searching the whole region
+//    (same candidates, far fewer RE2 calls); a cluster with no such position (`MA-2025-004512`)
+//    costs no RE2 call at all.
 // 2. A candidate must stand alone: no letter or digit touches it, and it is not glued by '-' or
 //    '.' to a longer token (so nothing inside `MA-2025-004512` or `v1.2.3.4` is ever a candidate).
 // 3. Check digits: cards must pass Luhn; a 13-digit number that is a valid EAN-13 (JAN, ISBN-13)
@@ -142,35 +146,55 @@ enum Pat : int {
   "terrace|ter|parkway|pkwy|circle|cir|highway|hwy|square|sq|trail|trl|plaza|plz|alley|aly|" \
   "row|loop)"
 
+// Where a pattern's candidates can start. A validator that refuses every candidate starting
+// elsewhere lets the pattern run anchored at the allowed positions only (scan_anchored in
+// FindOnce); the others are searched.
+enum class Start : uint8_t {
+  kAnywhere,      // searched: e-mail, IPv6, Japanese address
+  kAlone,         // the validator requires StartStandsAlone(text, s, false)
+  kAlonePhone,    // the validator requires StartStandsAlone(text, s, true)
+  kAloneOrMark,   // kAlone, or at 〒: ValidPostal checks the digits after the mark instead
+  kAfterNonWord,  // the validator refuses a start after a letter, digit or '_'
+};
+
 struct PatternDef {
   Pat id;
   PiiType type;
   int priority;
   bool bounded;  // candidates have a bounded length: retry one character after a refusal
+  Start start;
+  // For anchored patterns: the bytes a match can begin with (0xE3 is the lead byte of 〒), and the
+  // fewest ASCII digits in a candidate the validator confirms.
+  std::string_view first;
+  size_t min_digits;
   const char* regex;
 };
 
+constexpr std::string_view kDigits = "0123456789";
+
 constexpr PatternDef kPatterns[] = {
-    {kPatEmail, PiiType::kEmail, 100, false,
+    {kPatEmail, PiiType::kEmail, 100, false, Start::kAnywhere, "", 0,
      "[A-Za-z0-9._%+\\-]+@[A-Za-z0-9\\-]+(?:\\.[A-Za-z0-9\\-]+)+"},
-    {kPatPhoneJp, PiiType::kPhone, 60, true,
+    {kPatPhoneJp, PiiType::kPhone, 60, true, Start::kAlonePhone, "(0", 10,
      "\\(?0\\d{1,4}\\)?" MA_SEP "?\\d{1,4}" MA_SEP "?\\d{3,4}"
      "|0\\d{1,4} ?\\(\\d{1,4}\\) ?\\d{3,4}"},
-    {kPatPhoneIntl, PiiType::kPhone, 60, true,
+    {kPatPhoneIntl, PiiType::kPhone, 60, true, Start::kAlonePhone, "+", 8,
      "\\+\\d{1,3}(?:" MA_SEP "?\\(?\\d{1,5}\\)?){0,4}" MA_SEP "?\\d{2,5}"},
-    {kPatPhoneUs, PiiType::kPhone, 60, true,
+    {kPatPhoneUs, PiiType::kPhone, 60, true, Start::kAlonePhone, "(123456789", 10,
      "(?:1" MA_SEP "?)?\\(?[2-9]\\d{2}\\)?" MA_SEP "?\\d{3}" MA_SEP "?\\d{4}"},
-    {kPatCard, PiiType::kCreditCard, 80, true,
+    {kPatCard, PiiType::kCreditCard, 80, true, Start::kAlone, kDigits, 13,
      "\\d{13,19}|\\d{4}[ \\-]\\d{3,6}(?:[ \\-]\\d{3,6}){1,3}"},
-    {kPatMyNumber, PiiType::kMyNumber, 70, true, "\\d{12}|\\d{4}[ \\-]\\d{4}[ \\-]\\d{4}"},
-    {kPatPostal, PiiType::kPostalCode, 55, true,
+    {kPatMyNumber, PiiType::kMyNumber, 70, true, Start::kAlone, kDigits, 12,
+     "\\d{12}|\\d{4}[ \\-]\\d{4}[ \\-]\\d{4}"},
+    {kPatPostal, PiiType::kPostalCode, 55, true, Start::kAloneOrMark, "0123456789\xE3", 7,
      "〒 ?\\d{3}" MA_DASH "?\\d{4}|\\d{3}" MA_DASH "\\d{4}|\\d{7}"},
-    {kPatIpv4, PiiType::kIpAddress, 50, true, "\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}"},
-    {kPatIpv6, PiiType::kIpAddress, 90, true,
+    {kPatIpv4, PiiType::kIpAddress, 50, true, Start::kAlone, kDigits, 4,
+     "\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}"},
+    {kPatIpv6, PiiType::kIpAddress, 90, true, Start::kAnywhere, "", 0,
      "[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]{0,40}"},
-    {kPatAddressJa, PiiType::kStreetAddress, 85, true,
+    {kPatAddressJa, PiiType::kStreetAddress, 85, true, Start::kAnywhere, "", 0,
      "(?:" MA_PREF " ?)?(?:" MA_NAME "{1,6}[市区町村郡] ?){1,3}" MA_NAME "{0,12} ?" MA_BLOCK},
-    {kPatAddressUs, PiiType::kStreetAddress, 85, true,
+    {kPatAddressUs, PiiType::kStreetAddress, 85, true, Start::kAfterNonWord, kDigits, 1,
      "\\d{1,6}[A-Za-z]?(?:-\\d{1,4})? (?:" MA_WORD " ){1,4}?" MA_STREET_SUFFIX
      "\\b\\.?(?: (?:N|S|E|W|NE|NW|SE|SW)\\b)?"
      "(?:,? (?i:apt|apartment|suite|ste|unit|room|rm|floor|fl)\\.? ?#?[A-Za-z0-9\\-]{1,8}"
@@ -426,9 +450,10 @@ bool AfterPhoneWord(std::string_view text, size_t s) {
   return false;
 }
 
-// The candidate text[s, e) stands alone: no letter, digit or underscore touches it, and it is not
-// attached by '-' or '.' to a longer token (order numbers, versions, dotted codes).
-bool StandsAlone(std::string_view text, size_t s, size_t e, bool phone) {
+// A candidate starting at text[s] stands alone on its left: no letter, digit or underscore
+// touches it, and it is not attached by '-' or '.' to a longer token (order numbers, versions,
+// dotted codes). A phone number may follow "tel" or "fax".
+bool StartStandsAlone(std::string_view text, size_t s, bool phone) {
   if (s > 0) {
     auto p = static_cast<unsigned char>(text[s - 1]);
     if (IsWordByte(p)) {
@@ -438,6 +463,12 @@ bool StandsAlone(std::string_view text, size_t s, size_t e, bool phone) {
       return false;
     }
   }
+  return true;
+}
+
+// The candidate text[s, e) stands alone: StartStandsAlone, and the same on its right.
+bool StandsAlone(std::string_view text, size_t s, size_t e, bool phone) {
+  if (!StartStandsAlone(text, s, phone)) return false;
   if (e < text.size()) {
     auto c = static_cast<unsigned char>(text[e]);
     if (IsWordByte(c)) return false;
@@ -1049,6 +1080,104 @@ struct Candidate {
   size_t start, end;
 };
 
+// Runs the validator of pattern `id` on the match text[*s, *e), which it may narrow.
+bool Confirm(Pat id, std::string_view text, size_t* s, size_t* e, const ContextFinder& ctx) {
+  switch (id) {
+    case kPatEmail:
+      return ValidEmail(text, s, e);
+    case kPatPhoneJp:
+      return ValidPhoneJp(text, s, e, ctx);
+    case kPatPhoneIntl:
+      return ValidPhoneIntl(text, s, e);
+    case kPatPhoneUs:
+      return ValidPhoneUs(text, s, e, ctx);
+    case kPatCard:
+      return ValidCard(text, s, e, ctx);
+    case kPatMyNumber:
+      return ValidMyNumber(text, s, e, ctx);
+    case kPatPostal:
+      return ValidPostal(text, s, e, ctx);
+    case kPatIpv4:
+      return ValidIpv4(text, s, e, ctx);
+    case kPatIpv6:
+      return ValidIpv6(text, s, e);
+    case kPatAddressJa:
+      return ValidAddressJa(text, s, e);
+    case kPatAddressUs:
+      return ValidAddressUs(text, s, e);
+    case kPatCount:
+      break;
+  }
+  return false;
+}
+
+size_t CountDigits(std::string_view s) {
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), IsDigit));
+}
+
+// Bit `id` of kFirstBytes[b] is set when a match of the anchored pattern `id` can begin with b.
+constexpr std::array<uint16_t, 256> MakeFirstBytes() {
+  std::array<uint16_t, 256> t{};
+  for (const PatternDef& def : kPatterns) {
+    for (char c : def.first)
+      t[static_cast<unsigned char>(c)] |= static_cast<uint16_t>(1u << def.id);
+  }
+  return t;
+}
+static_assert(kPatCount <= 16);
+constexpr std::array<uint16_t, 256> kFirstBytes = MakeFirstBytes();
+
+// Whether a candidate of the anchored pattern `def` may start at text[s]: the byte can begin a
+// match, and the validator does not refuse every candidate starting there (it checks the same
+// condition itself).
+bool MayStartAt(const PatternDef& def, std::string_view text, size_t s) {
+  if ((kFirstBytes[static_cast<unsigned char>(text[s])] >> def.id & 1) == 0) return false;
+  switch (def.start) {
+    case Start::kAnywhere:
+      return true;
+    case Start::kAlone:
+      return StartStandsAlone(text, s, false);
+    case Start::kAlonePhone:
+      return StartStandsAlone(text, s, true);
+    case Start::kAloneOrMark:
+      return Is3(text, s, kPostalMark) || StartStandsAlone(text, s, false);
+    case Start::kAfterNonWord:
+      return s == 0 || !IsWordByte(static_cast<unsigned char>(text[s - 1]));
+  }
+  return true;
+}
+
+// Whether any digit-cluster pattern may have a candidate in text[begin, end).
+bool AnyDigitPatternMayStart(std::string_view text, size_t begin, size_t end) {
+  size_t digits_left = CountDigits(text.substr(begin, end - begin));
+  for (size_t s = begin; s < end; ++s) {
+    if (kFirstBytes[static_cast<unsigned char>(text[s])] != 0) {
+      for (Pat id : kDigitPatterns) {
+        const PatternDef& def = kPatterns[id];
+        if (digits_left >= def.min_digits && MayStartAt(def, text, s)) return true;
+      }
+    }
+    digits_left -= IsDigit(text[s]);
+  }
+  return false;
+}
+
+// Whether the Japanese address pattern can match inside text[begin, end): every match has one of
+// 市区町村郡 and, after it, block numbers, which hold an ASCII digit or 丁 (丁目).
+bool MayHoldJaAddress(std::string_view text, size_t begin, size_t end) {
+  std::string_view t = text.substr(0, end);
+  bool municipality = false;
+  for (size_t i = begin; i < end; ++i) {
+    if (municipality && (IsDigit(t[i]) || Is3(t, i, 0x4E01))) return true;  // 丁
+    if (Is3(t, i, 0x5E02) || Is3(t, i, 0x533A) || Is3(t, i, 0x753A) ||      // 市 区 町
+        Is3(t, i, 0x6751) || Is3(t, i, 0x90E1)) {                           // 村 郡
+      municipality = true;
+      i += 2;
+    }
+  }
+  return false;
+}
+
 // Copies `text` with each span replaced by its placeholder; `map` maps the copy back.
 void BuildRedacted(std::string_view text, const std::vector<PiiSpan>& spans, std::string* out,
                    core::OffsetMap* map) {
@@ -1129,69 +1258,59 @@ std::vector<PiiSpan> Redactor::FindOnce(std::string_view text) const {
   ContextFinder ctx(text, *patterns_);
   std::vector<Candidate> cands;
   re2::StringPiece input = Piece(text);
-  // Runs pattern `id` over text[begin, end) and keeps the candidates its validator confirms.
-  auto scan = [&](Pat id, size_t begin, size_t end) {
+  auto keep = [&](Pat id, size_t s, size_t e) {
+    size_t vs = s, ve = e;
+    if (!Confirm(id, text, &vs, &ve, ctx) || ve <= vs) return SIZE_MAX;
+    cands.push_back({kPatterns[id].type, kPatterns[id].priority, vs, ve});
+    return ve;
+  };
+  // Searches text[begin, end) with pattern `id` and keeps the candidates its validator confirms.
+  auto search = [&](Pat id, size_t begin, size_t end) {
     const PatternDef& def = kPatterns[id];
     const RE2& re = *patterns_->regex[static_cast<size_t>(id)];
     re2::StringPiece m;
     size_t pos = begin;
-    while (pos < end && re.Match(input, pos, end, RE2::UNANCHORED, &m, 1)) {
+    while (pos < end) {
+      if (id == kPatAddressJa && !MayHoldJaAddress(text, pos, end)) break;
+      if (!re.Match(input, pos, end, RE2::UNANCHORED, &m, 1)) break;
       size_t s = static_cast<size_t>(m.data() - text.data());
       size_t e = s + m.size();
       if (e == s) {
         pos = NextCodePoint(text, s);
         continue;
       }
-      size_t vs = s, ve = e;
-      bool ok = false;
-      switch (id) {
-        case kPatEmail:
-          ok = ValidEmail(text, &vs, &ve);
-          break;
-        case kPatPhoneJp:
-          ok = ValidPhoneJp(text, &vs, &ve, ctx);
-          break;
-        case kPatPhoneIntl:
-          ok = ValidPhoneIntl(text, &vs, &ve);
-          break;
-        case kPatPhoneUs:
-          ok = ValidPhoneUs(text, &vs, &ve, ctx);
-          break;
-        case kPatCard:
-          ok = ValidCard(text, &vs, &ve, ctx);
-          break;
-        case kPatMyNumber:
-          ok = ValidMyNumber(text, &vs, &ve, ctx);
-          break;
-        case kPatPostal:
-          ok = ValidPostal(text, &vs, &ve, ctx);
-          break;
-        case kPatIpv4:
-          ok = ValidIpv4(text, &vs, &ve, ctx);
-          break;
-        case kPatIpv6:
-          ok = ValidIpv6(text, &vs, &ve);
-          break;
-        case kPatAddressJa:
-          ok = ValidAddressJa(text, &vs, &ve);
-          break;
-        case kPatAddressUs:
-          ok = ValidAddressUs(text, &vs, &ve);
-          break;
-        case kPatCount:
-          break;
-      }
-      if (ok && ve > vs) {
-        cands.push_back({def.type, def.priority, vs, ve});
+      size_t ve = keep(id, s, e);
+      if (ve != SIZE_MAX) {
         pos = ve;
       } else {
         pos = def.bounded ? NextCodePoint(text, s) : e;
       }
     }
   };
+  // The same for a pattern whose validator fixes where a candidate may start: it runs anchored at
+  // each such position. A search would find a match at every other position too, and the
+  // validator would refuse it and move on one character, so the confirmed candidates are the same.
+  auto scan_anchored = [&](Pat id, size_t begin, size_t end) {
+    const PatternDef& def = kPatterns[id];
+    const RE2& re = *patterns_->regex[static_cast<size_t>(id)];
+    re2::StringPiece m;
+    size_t digits_left = CountDigits(text.substr(begin, end - begin));  // in text[s, end)
+    size_t pos = begin;
+    for (size_t s = begin; s < end; ++s) {
+      if (s >= pos && digits_left >= def.min_digits && MayStartAt(def, text, s) &&
+          re.Match(input, s, end, RE2::ANCHOR_START, &m, 1) && !m.empty()) {
+        size_t ve = keep(id, s, s + m.size());
+        if (ve != SIZE_MAX) pos = ve;
+      }
+      digits_left -= IsDigit(text[s]);
+    }
+  };
 
   std::vector<int> hits;
   for (const Window& w : windows.digits) {
+    // A cluster where no candidate can start ("MA-2025-004512": every group is glued to the
+    // token before it) needs no pattern at all.
+    if (!AnyDigitPatternMayStart(text, w.begin, w.end)) continue;
     // One DFA pass over the cluster picks the patterns worth running on it.
     hits.clear();
     RE2::Set::ErrorInfo info;
@@ -1199,12 +1318,12 @@ std::vector<PiiSpan> Redactor::FindOnce(std::string_view text) const {
       if (info.kind == RE2::Set::kNoError) continue;
       for (size_t i = 0; i < std::size(kDigitPatterns); ++i) hits.push_back(static_cast<int>(i));
     }
-    for (int h : hits) scan(kDigitPatterns[h], w.begin, w.end);
+    for (int h : hits) scan_anchored(kDigitPatterns[h], w.begin, w.end);
   }
-  for (const Window& w : windows.email) scan(kPatEmail, w.begin, w.end);
-  for (const Window& w : windows.ipv6) scan(kPatIpv6, w.begin, w.end);
-  for (const Window& w : windows.address_us) scan(kPatAddressUs, w.begin, w.end);
-  for (const Window& w : windows.address_ja) scan(kPatAddressJa, w.begin, w.end);
+  for (const Window& w : windows.email) search(kPatEmail, w.begin, w.end);
+  for (const Window& w : windows.ipv6) search(kPatIpv6, w.begin, w.end);
+  for (const Window& w : windows.address_us) scan_anchored(kPatAddressUs, w.begin, w.end);
+  for (const Window& w : windows.address_ja) search(kPatAddressJa, w.begin, w.end);
   if (cands.empty()) return {};
 
   std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
