@@ -29,14 +29,11 @@
 //    finds something when a redaction changed a neighbour's boundary or context), so the result
 //    is a fixed point. Placeholders contain no digits, '@' or ':', never match, and are not
 //    context keywords.
-#include "privacy/redactor.h"
-
 #include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -45,6 +42,7 @@
 #include "core/normalize.h"
 #include "core/strings.h"
 #include "privacy/check_digits.h"
+#include "privacy/redactor.h"
 #include "re2/re2.h"
 #include "re2/set.h"
 
@@ -413,14 +411,28 @@ inline bool IsHexOrColon(char c) {
   return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':';
 }
 
-std::string DigitsOf(std::string_view s) {
-  std::string d;
-  d.reserve(s.size());
-  for (char c : s) {
-    if (IsDigit(c)) d.push_back(c);
+// The ASCII digits of a candidate, without allocating. The digit patterns match at most 28
+// digits; beyond kCapacity only the count grows, and every validator refuses more than 19.
+class Digits {
+ public:
+  explicit Digits(std::string_view s) { Append(s); }
+  void Append(std::string_view s) {
+    for (char c : s) {
+      if (!IsDigit(c)) continue;
+      if (size_ < kCapacity) buf_[size_] = c;
+      ++size_;
+    }
   }
-  return d;
-}
+  size_t size() const { return size_; }
+  char operator[](size_t i) const { return buf_[i]; }
+  // REQUIRES: size() <= kCapacity.
+  std::string_view view() const { return std::string_view(buf_, size_); }
+
+ private:
+  static constexpr size_t kCapacity = 32;
+  char buf_[kCapacity];
+  size_t size_ = 0;
+};
 
 size_t NextCodePoint(std::string_view text, size_t pos) {
   ++pos;
@@ -486,20 +498,6 @@ bool StartsWithPrefecture(std::string_view text) {
     if (text.substr(0, p.size()) == p) return true;
   }
   return false;
-}
-
-// Splits "4111 1111-1111" into digit groups; *seps receives the separator characters.
-std::vector<std::string_view> DigitGroups(std::string_view s, std::string* seps) {
-  std::vector<std::string_view> groups;
-  size_t i = 0;
-  while (i < s.size()) {
-    size_t j = i;
-    while (j < s.size() && IsDigit(s[j])) ++j;
-    if (j > i) groups.push_back(s.substr(i, j - i));
-    if (j < s.size()) seps->push_back(s[j]);
-    i = j + 1;
-  }
-  return groups;
 }
 
 // Street suffixes (USPS abbreviations and full words), compared in lower case.
@@ -574,6 +572,13 @@ size_t ForwardCodePoints(std::string_view text, size_t pos, size_t count) {
 
 constexpr size_t kLongestKeyword = 9;  // code points ("マイナンバーカード")
 
+constexpr size_t LongestKeywordBytes() {
+  size_t n = 0;
+  for (const KeywordDef& k : kKeywords) n = std::max(n, std::string_view(k.word).size());
+  return n;
+}
+constexpr size_t kLongestKeywordBytes = LongestKeywordBytes();
+
 Ctx ContextFinder::Near(size_t s, size_t e) const {
   size_t lo = BackCodePoints(text_, s, kBeforeWindow + kLongestKeyword);
   size_t hi = ForwardCodePoints(text_, e, kAfterWindow + kLongestKeyword);
@@ -589,9 +594,12 @@ Ctx ContextFinder::Near(size_t s, size_t e) const {
     // A placeholder ("[PHONE]") is not context: otherwise each redaction could give its
     // neighbour a phone keyword, and redacting the output again would find more.
     if (ks > 0 && text_[ks - 1] == '[' && ke < text_.size() && text_[ke] == ']') continue;
-    std::string key(m.data(), m.size());
-    absl::AsciiStrToLower(&key);
-    auto it = p_.keyword_class.find(key);
+    // Longer than every keyword: a case-folded form ("K" for "k"), which is not in the table.
+    std::array<char, kLongestKeywordBytes> key;
+    if (m.size() > key.size()) continue;
+    for (size_t i = 0; i < m.size(); ++i)
+      key[i] = absl::ascii_tolower(static_cast<unsigned char>(m[i]));
+    auto it = p_.keyword_class.find(absl::string_view(key.data(), m.size()));
     if (it == p_.keyword_class.end()) continue;
     if (ke <= s) {
       size_t d = CodePointsBetween(text_, ke, s, kBeforeWindow);
@@ -621,10 +629,10 @@ bool ValidPhoneJp(std::string_view text, size_t* s, size_t* e, const ContextFind
   if ((open == std::string_view::npos) != (close == std::string_view::npos)) return false;
   if (open != std::string_view::npos && close < open) return false;
   if (!StandsAlone(text, *s, *e, true)) return false;
-  std::string d = DigitsOf(m);
+  Digits d(m);
   bool mobile_prefix = d.size() >= 3 && d[2] == '0' && d[1] >= '2' && d[1] <= '9';  // 0X0
   if (d.size() == 11) {
-    if (!mobile_prefix && d.compare(0, 4, "0800") != 0) return false;
+    if (!mobile_prefix && d.view().substr(0, 4) != "0800") return false;
   } else if (d.size() == 10) {
     if (d[1] == '0' || mobile_prefix) return false;
   } else {
@@ -639,13 +647,14 @@ bool ValidPhoneJp(std::string_view text, size_t* s, size_t* e, const ContextFind
 bool ValidPhoneIntl(std::string_view text, size_t* s, size_t* e) {
   std::string_view m = text.substr(*s, *e - *s);
   if (!StandsAlone(text, *s, *e, true)) return false;
-  std::string trunk_free(m);
-  if (size_t t = trunk_free.find("(0)"); t != std::string::npos) trunk_free.erase(t, 3);
-  std::string d = DigitsOf(trunk_free);
+  // The digits without a trunk prefix written "(0)".
+  size_t trunk = m.find("(0)");
+  Digits d(m.substr(0, trunk));
+  if (trunk != std::string_view::npos) d.Append(m.substr(trunk + 3));
   if (d.size() < 8 || d.size() > 15 || d[0] == '0') return false;  // no country code starts with 0
-  if (d.compare(0, 2, "81") == 0) {
-    std::string national = d.substr(2);
-    if (!national.empty() && national[0] == '0') national.erase(0, 1);
+  if (d.view().substr(0, 2) == "81") {
+    std::string_view national = d.view().substr(2);
+    if (!national.empty() && national[0] == '0') national.remove_prefix(1);
     return national.size() == 9 || national.size() == 10;
   }
   if (d[0] == '1') return d.size() == 11;
@@ -657,7 +666,7 @@ bool ValidPhoneUs(std::string_view text, size_t* s, size_t* e, const ContextFind
   size_t open = std::count(m.begin(), m.end(), '('), close = std::count(m.begin(), m.end(), ')');
   if (open != close || open > 1) return false;
   if (!StandsAlone(text, *s, *e, true)) return false;
-  std::string d = DigitsOf(m);
+  Digits d(m);
   if (d.size() == 11 ? d[0] != '1' : d.size() != 10) return false;
   if (d.size() != m.size()) return true;  // formatted
   return ctx.Near(*s, *e) == Ctx::kPhone;
@@ -665,24 +674,47 @@ bool ValidPhoneUs(std::string_view text, size_t* s, size_t* e, const ContextFind
 
 bool ValidCard(std::string_view text, size_t* s, size_t* e, const ContextFinder& ctx) {
   std::string_view m = text.substr(*s, *e - *s);
-  std::string d;
+  // The pattern matches 13–19 digits, or three to five groups joined by ' ' or '-'.
+  std::array<std::string_view, 5> groups;
+  size_t count = 0;
+  char separator = 0;
+  bool one_separator = true;  // every non-digit is the same character
+  for (size_t i = 0; i < m.size(); ++i) {
+    size_t j = i;
+    while (j < m.size() && IsDigit(m[j])) ++j;
+    if (j > i) {
+      if (count == groups.size()) return false;
+      groups[count++] = m.substr(i, j - i);
+    }
+    if (j < m.size()) {
+      if (separator == 0) separator = m[j];
+      one_separator = one_separator && m[j] == separator;
+    }
+    i = j;
+  }
+  std::array<char, 19> buf;
+  std::string_view d;
   size_t end = *e;
-  std::string seps;
-  std::vector<std::string_view> groups = DigitGroups(m, &seps);
-  if (groups.size() == 1) {
-    d = std::string(m);
+  if (count == 1) {
+    d = m;
     if (d.size() < 13 || d.size() > 19 || !LuhnValid(d)) return false;
   } else {
     // Formatted: one separator character, a first group of four, then groups of 3–6 digits.
     // Trailing groups that do not belong to the card (a quantity, a second number) are dropped.
-    if (seps.find_first_not_of(seps[0]) != std::string::npos) return false;
+    if (!one_separator) return false;
     if (groups[0].size() != 4) return false;
     bool found = false;
-    for (size_t k = groups.size(); k >= 3 && !found; --k) {
-      std::string cand;
-      for (size_t g = 0; g < k; ++g) cand.append(groups[g]);
-      if (cand.size() < 13 || cand.size() > 19 || !LuhnValid(cand)) continue;
-      d = cand;
+    for (size_t k = count; k >= 3 && !found; --k) {
+      size_t n = 0;
+      for (size_t g = 0; g < k; ++g) n += groups[g].size();
+      if (n < 13 || n > 19) continue;
+      n = 0;
+      for (size_t g = 0; g < k; ++g) {
+        std::copy(groups[g].begin(), groups[g].end(), buf.begin() + static_cast<ptrdiff_t>(n));
+        n += groups[g].size();
+      }
+      if (!LuhnValid(std::string_view(buf.data(), n))) continue;
+      d = std::string_view(buf.data(), n);
       end = static_cast<size_t>(groups[k - 1].data() + groups[k - 1].size() - text.data());
       found = true;
     }
@@ -710,7 +742,7 @@ bool ValidMyNumber(std::string_view text, size_t* s, size_t* e, const ContextFin
     if (*s >= 2 && text[*s - 1] == sep && IsDigit(text[*s - 2])) return false;
   }
   if (!StandsAlone(text, *s, *e, false)) return false;
-  if (!MyNumberValid(DigitsOf(m))) return false;
+  if (Digits d(m); d.size() != 12 || !MyNumberValid(d.view())) return false;
   Ctx c = ctx.Near(*s, *e);
   return c == Ctx::kNone || c == Ctx::kMyNumber || c == Ctx::kPostal || c == Ctx::kVersion;
 }
@@ -893,6 +925,9 @@ struct Windows {
   bool Empty() const {
     return digits.empty() && email.empty() && ipv6.empty() && address_us.empty() &&
            address_ja.empty();
+  }
+  void Clear() {
+    for (auto* v : {&digits, &email, &ipv6, &address_us, &address_ja}) v->clear();
   }
 };
 
@@ -1080,6 +1115,20 @@ struct Candidate {
   size_t start, end;
 };
 
+// The buffers of a detection pass, kept per thread: a warm pass allocates only its result. They
+// keep the capacity of the longest message the thread has seen (normalize caps its length).
+struct Scratch {
+  Windows windows;
+  std::vector<int> hits;
+  std::vector<Candidate> cands;
+  std::vector<char> taken;  // bytes covered by a kept candidate, from the first candidate's start
+};
+
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
 // Runs the validator of pattern `id` on the match text[*s, *e), which it may narrow.
 bool Confirm(Pat id, std::string_view text, size_t* s, size_t* e, const ContextFinder& ctx) {
   switch (id) {
@@ -1179,23 +1228,27 @@ bool MayHoldJaAddress(std::string_view text, size_t begin, size_t end) {
 }
 
 // Copies `text` with each span replaced by its placeholder; `map` maps the copy back.
+// `map` may be null when no one asks.
 void BuildRedacted(std::string_view text, const std::vector<PiiSpan>& spans, std::string* out,
                    core::OffsetMap* map) {
+  size_t size = text.size();
+  for (const PiiSpan& s : spans) size = size - (s.end - s.start) + PiiPlaceholder(s.type).size();
   out->clear();
-  map->Clear();
+  out->reserve(size);
+  if (map != nullptr) map->Clear();
   size_t pos = 0;
   auto copy = [&](size_t a, size_t b) {
     if (b <= a) return;
     size_t at = out->size();
     out->append(text.substr(a, b - a));
-    map->Add(at, out->size(), a, b, true);
+    if (map != nullptr) map->Add(at, out->size(), a, b, true);
   };
   for (const PiiSpan& s : spans) {
     copy(pos, s.start);
     std::string_view ph = PiiPlaceholder(s.type);
     size_t at = out->size();
     out->append(ph);
-    map->Add(at, out->size(), s.start, s.end, false);
+    if (map != nullptr) map->Add(at, out->size(), s.start, s.end, false);
     pos = s.end;
   }
   copy(pos, text.size());
@@ -1251,12 +1304,15 @@ const Redactor& Redactor::Default() {
 }
 
 std::vector<PiiSpan> Redactor::FindOnce(std::string_view text) const {
-  Windows windows;
+  Scratch& scratch = ThreadScratch();
+  Windows& windows = scratch.windows;
+  windows.Clear();
   FindWindows(text, &windows);
   if (windows.Empty()) return {};
 
   ContextFinder ctx(text, *patterns_);
-  std::vector<Candidate> cands;
+  std::vector<Candidate>& cands = scratch.cands;
+  cands.clear();
   re2::StringPiece input = Piece(text);
   auto keep = [&](Pat id, size_t s, size_t e) {
     size_t vs = s, ve = e;
@@ -1306,7 +1362,7 @@ std::vector<PiiSpan> Redactor::FindOnce(std::string_view text) const {
     }
   };
 
-  std::vector<int> hits;
+  std::vector<int>& hits = scratch.hits;
   for (const Window& w : windows.digits) {
     // A cluster where no candidate can start ("MA-2025-004512": every group is glued to the
     // token before it) needs no pattern at all.
@@ -1331,16 +1387,25 @@ std::vector<PiiSpan> Redactor::FindOnce(std::string_view text) const {
     if (a.end - a.start != b.end - b.start) return a.end - a.start > b.end - b.start;
     return a.start < b.start;
   });
-  std::map<size_t, std::pair<size_t, PiiType>> taken;  // start → (end, type)
+  // Each candidate in that order takes its bytes unless one is taken already. Candidates of one
+  // pattern are disjoint, so this touches each byte at most once per pattern.
+  size_t lo = SIZE_MAX, hi = 0;
   for (const Candidate& c : cands) {
-    auto next = taken.lower_bound(c.start);
-    if (next != taken.end() && next->first < c.end) continue;
-    if (next != taken.begin() && std::prev(next)->second.first > c.start) continue;
-    taken.emplace(c.start, std::make_pair(c.end, c.type));
+    lo = std::min(lo, c.start);
+    hi = std::max(hi, c.end);
   }
+  std::vector<char>& taken = scratch.taken;
+  taken.assign(hi - lo, 0);
   std::vector<PiiSpan> spans;
-  spans.reserve(taken.size());
-  for (const auto& [start, v] : taken) spans.push_back({v.second, start, v.first});
+  for (const Candidate& c : cands) {
+    auto first = taken.begin() + static_cast<ptrdiff_t>(c.start - lo);
+    auto last = taken.begin() + static_cast<ptrdiff_t>(c.end - lo);
+    if (std::find(first, last, 1) != last) continue;
+    std::fill(first, last, 1);
+    spans.push_back({c.type, c.start, c.end});
+  }
+  std::sort(spans.begin(), spans.end(),
+            [](const PiiSpan& a, const PiiSpan& b) { return a.start < b.start; });
   return spans;
 }
 
@@ -1357,11 +1422,12 @@ Redaction Redactor::RedactOwned(std::string owned) const {
     return r;
   }
   std::string_view text = owned;
-  core::OffsetMap map;
-  BuildRedacted(text, spans, &r.text, &map);
+  core::OffsetMap map;  // r.text → text, built once a further pass finds something
+  BuildRedacted(text, spans, &r.text, nullptr);
   for (int pass = 1; pass < kMaxPasses; ++pass) {
     std::vector<PiiSpan> more = FindOnce(r.text);
     if (more.empty()) break;
+    if (map.empty()) BuildRedacted(text, spans, &r.text, &map);
     for (const PiiSpan& s : more) {
       auto [b, e] = map.MapRange(s.start, s.end);
       spans.push_back({s.type, b, e});
