@@ -960,13 +960,28 @@ bool IsDomainByte(char c) {
   return (IsWordByte(static_cast<unsigned char>(c)) && c != '_') || c == '.' || c == '-';
 }
 
+// The three UTF-8 bytes of the BMP character `c` (U+0800..U+FFFF) as one number.
+constexpr uint32_t Packed3(char32_t c) {
+  return (0xE0 | (c >> 12)) << 16 | (0x80 | ((c >> 6) & 0x3F)) << 8 | (0x80 | (c & 0x3F));
+}
+
+// Whether text[i, i + 3) is one of 市 区 町 村 郡.
+inline bool IsMunicipality(std::string_view text, size_t i) {
+  if (i + 3 > text.size()) return false;
+  uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(text[i])) << 16 |
+               static_cast<uint32_t>(static_cast<unsigned char>(text[i + 1])) << 8 |
+               static_cast<unsigned char>(text[i + 2]);
+  return v == Packed3(0x5E02) || v == Packed3(0x533A) || v == Packed3(0x753A) ||
+         v == Packed3(0x6751) || v == Packed3(0x90E1);
+}
+
 // Bytes at which a candidate region can start: digits, '@', ':' and the lead bytes of
-// 市 区 町 村 郡 (0xE5..0xE9). Everything else is skipped with one table lookup.
+// 市 区 町 村 郡. Everything else is skipped with one table lookup.
 constexpr std::array<bool, 256> MakeTriggerTable() {
   std::array<bool, 256> t{};
   for (int c = '0'; c <= '9'; ++c) t[static_cast<size_t>(c)] = true;
   t['@'] = t[':'] = true;
-  for (int c = 0xE5; c <= 0xE9; ++c) t[static_cast<size_t>(c)] = true;
+  for (char32_t c : {0x5E02, 0x533A, 0x753A, 0x6751, 0x90E1}) t[Packed3(c) >> 16] = true;
   return t;
 }
 constexpr std::array<bool, 256> kTrigger = MakeTriggerTable();
@@ -1038,17 +1053,26 @@ void ScanHouseNumber(std::string_view text, size_t i, Windows* w) {
 // in a register.
 inline size_t NextTrigger(const unsigned char* data, size_t i, size_t n) {
   // Eight bytes at a time: skip words with no byte in 0x30..0x3A (digits, ':'), no '@' and no
-  // byte >= 0x80 (SWAR; Mycroft's "has byte between" and "has zero byte" tests).
+  // byte in 0xE5..0xE9 (SWAR: Mycroft's "has byte between" test on the low seven bits, for ASCII
+  // bytes and for the others, and his "has zero byte" test).
   constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  static_assert(kTrigger[0xE5] && kTrigger[0xE9] && !kTrigger[0xE4] && !kTrigger[0xEA]);
   while (i + 8 <= n) {
     uint64_t w;
     std::memcpy(&w, data + i, 8);
     uint64_t low7 = w & ~kHigh;
-    uint64_t in_range =
+    uint64_t ascii_in_range =
         ((kOnes * (127 + 0x3B)) - low7) & ~w & (low7 + kOnes * (127 - 0x2F)) & kHigh;
+    uint64_t lead_in_range =
+        ((kOnes * (127 + 0x6A)) - low7) & w & (low7 + kOnes * (127 - 0x64)) & kHigh;
     uint64_t at = w ^ (kOnes * '@');
     uint64_t has_at = (at - kOnes) & ~at & kHigh;
-    if ((in_range | has_at | (w & kHigh)) != 0) break;
+    if ((ascii_in_range | lead_in_range | has_at) != 0) {
+      for (size_t end = i + 8; i < end; ++i) {
+        if (kTrigger[data[i]]) return i;
+      }
+      continue;
+    }
     i += 8;
   }
   while (i < n && !kTrigger[data[i]]) ++i;
@@ -1091,10 +1115,7 @@ void FindWindows(std::string_view text, Windows* w) {
       continue;
     }
     // Japanese address: a municipality suffix with block numbers soon after.
-    if (!Is3(text, i, 0x5E02) && !Is3(text, i, 0x533A) && !Is3(text, i, 0x753A) &&  // 市 区 町
-        !Is3(text, i, 0x6751) && !Is3(text, i, 0x90E1)) {                           // 村 郡
-      continue;
-    }
+    if (!IsMunicipality(text, i)) continue;
     if (next_number < i) {
       next_number = i;
       while (next_number < n && !IsDigit(text[next_number]) &&
@@ -1218,8 +1239,7 @@ bool MayHoldJaAddress(std::string_view text, size_t begin, size_t end) {
   bool municipality = false;
   for (size_t i = begin; i < end; ++i) {
     if (municipality && (IsDigit(t[i]) || Is3(t, i, 0x4E01))) return true;  // 丁
-    if (Is3(t, i, 0x5E02) || Is3(t, i, 0x533A) || Is3(t, i, 0x753A) ||      // 市 区 町
-        Is3(t, i, 0x6751) || Is3(t, i, 0x90E1)) {                           // 村 郡
+    if (kTrigger[static_cast<unsigned char>(t[i])] && IsMunicipality(t, i)) {
       municipality = true;
       i += 2;
     }
