@@ -29,6 +29,8 @@
 //    finds something when a redaction changed a neighbour's boundary or context), so the result
 //    is a fixed point. Placeholders contain no digits, '@' or ':', never match, and are not
 //    context keywords.
+#include "privacy/redactor.h"
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -42,7 +44,6 @@
 #include "core/normalize.h"
 #include "core/strings.h"
 #include "privacy/check_digits.h"
-#include "privacy/redactor.h"
 #include "re2/re2.h"
 #include "re2/set.h"
 
@@ -494,8 +495,11 @@ bool StandsAlone(std::string_view text, size_t s, size_t e, bool phone) {
 }
 
 bool StartsWithPrefecture(std::string_view text) {
+  if (text.size() < 9) return false;  // the shortest is three characters
   for (std::string_view p : kPrefectures) {
-    if (text.substr(0, p.size()) == p) return true;
+    if (text[0] == p[0] && text[1] == p[1] && text[2] == p[2] && text.substr(0, p.size()) == p) {
+      return true;
+    }
   }
   return false;
 }
@@ -825,21 +829,35 @@ bool ValidEmail(std::string_view text, size_t* s, size_t* e) {
   return true;
 }
 
+// Whether `m` contains one of the particles は を に で へ から まで より (まで contains で), as
+// bytes anywhere. Each starts with the byte 0xE3.
+bool HasParticle(std::string_view m) {
+  for (size_t i = 0; i + 3 <= m.size(); ++i) {
+    if (static_cast<unsigned char>(m[i]) != 0xE3) continue;
+    for (char32_t c : {U'は', U'を', U'に', U'で', U'へ'}) {
+      if (Is3(m, i, c)) return true;
+    }
+    if ((Is3(m, i, U'か') && Is3(m, i + 3, U'ら')) || (Is3(m, i, U'よ') && Is3(m, i + 3, U'り'))) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool ValidAddressJa(std::string_view text, size_t* s, size_t* e) {
   std::string_view m = text.substr(*s, *e - *s);
   // Particles mean a sentence, not a town name: 「渋谷区のイベントは3-5日」.
-  for (std::string_view particle : {"は", "を", "に", "で", "へ", "から", "まで", "より"}) {
-    if (m.find(particle) != std::string_view::npos) return false;
-  }
+  if (HasParticle(m)) return false;
   // Block numbers are not followed by a unit: 「3-5日」「1-3巻」「10-20時」.
   std::string_view rest = text.substr(*e);
   if (!rest.empty() && (IsDigit(rest[0]) || IsWordByte(static_cast<unsigned char>(rest[0])))) {
     return false;
   }
-  for (std::string_view unit :
-       {"日", "月", "年", "巻", "話", "冊", "個", "回", "時", "分", "秒", "円", "人",
-        "歳", "点", "枚", "本", "件", "位", "%",  "〜", "~",  "章", "期", "部", "周"}) {
-    if (rest.substr(0, unit.size()) == unit) return false;
+  if (!rest.empty() && (rest[0] == '%' || rest[0] == '~')) return false;
+  for (char32_t unit :
+       {U'日', U'月', U'年', U'巻', U'話', U'冊', U'個', U'回', U'時', U'分', U'秒', U'円',
+        U'人', U'歳', U'点', U'枚', U'本', U'件', U'位', U'〜', U'章', U'期', U'部', U'周'}) {
+    if (Is3(rest, 0, unit)) return false;
   }
   if (!StartsWithPrefecture(m)) {
     // Without a prefecture, the first municipality must be a city or a ward.
