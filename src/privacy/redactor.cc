@@ -938,14 +938,21 @@ struct Window {
   size_t begin, end;
 };
 
+// A 市区町村郡 at `at`, and the first ASCII digit or 丁 after it (or the end of the text).
+struct Municipality {
+  size_t at, next_number;
+};
+
 struct Windows {
   std::vector<Window> digits, email, ipv6, address_us, address_ja;
+  std::vector<Municipality> municipalities;  // every one in the text, in order
   bool Empty() const {
     return digits.empty() && email.empty() && ipv6.empty() && address_us.empty() &&
            address_ja.empty();
   }
   void Clear() {
     for (auto* v : {&digits, &email, &ipv6, &address_us, &address_ja}) v->clear();
+    municipalities.clear();
   }
 };
 
@@ -983,26 +990,43 @@ constexpr uint32_t Packed3(char32_t c) {
   return (0xE0 | (c >> 12)) << 16 | (0x80 | ((c >> 6) & 0x3F)) << 8 | (0x80 | (c & 0x3F));
 }
 
+constexpr char32_t kMunicipalities[] = {0x5E02, 0x533A, 0x753A, 0x6751, 0x90E1};  // 市区町村郡
+
 // Whether text[i, i + 3) is one of 市 区 町 村 郡.
 inline bool IsMunicipality(std::string_view text, size_t i) {
   if (i + 3 > text.size()) return false;
   uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(text[i])) << 16 |
                static_cast<uint32_t>(static_cast<unsigned char>(text[i + 1])) << 8 |
                static_cast<unsigned char>(text[i + 2]);
-  return v == Packed3(0x5E02) || v == Packed3(0x533A) || v == Packed3(0x753A) ||
-         v == Packed3(0x6751) || v == Packed3(0x90E1);
+  for (char32_t c : kMunicipalities) {
+    if (v == Packed3(c)) return true;
+  }
+  return false;
 }
 
 // Bytes at which a candidate region can start: digits, '@', ':' and the lead bytes of
-// 市 区 町 村 郡. Everything else is skipped with one table lookup.
+// 市 区 町 村 郡 (only where one of those characters follows).
 constexpr std::array<bool, 256> MakeTriggerTable() {
   std::array<bool, 256> t{};
   for (int c = '0'; c <= '9'; ++c) t[static_cast<size_t>(c)] = true;
   t['@'] = t[':'] = true;
-  for (char32_t c : {0x5E02, 0x533A, 0x753A, 0x6751, 0x90E1}) t[Packed3(c) >> 16] = true;
+  for (char32_t c : kMunicipalities) t[Packed3(c) >> 16] = true;
   return t;
 }
 constexpr std::array<bool, 256> kTrigger = MakeTriggerTable();
+
+constexpr bool MunicipalityLeadsInE5ToE9() {
+  for (char32_t c : kMunicipalities) {
+    if (Packed3(c) >> 16 < 0xE5 || Packed3(c) >> 16 > 0xE9) return false;
+  }
+  return true;
+}
+static_assert(MunicipalityLeadsInE5ToE9());  // NextTrigger tests that range
+
+inline bool IsTrigger(std::string_view text, size_t i) {
+  auto c = static_cast<unsigned char>(text[i]);
+  return kTrigger[c] && (c < 0x80 || IsMunicipality(text, i));
+}
 
 // A digit cluster starting at the digit text[i]: digits joined by runs of at most two
 // separators, with a leading '(', '+' or '〒'. Returns the end of the scan (past the last digit
@@ -1069,31 +1093,45 @@ void ScanHouseNumber(std::string_view text, size_t i, Windows* w) {
 
 // The first trigger byte at or after `i`, or `n`. A tight loop of its own so that the index stays
 // in a register.
-inline size_t NextTrigger(const unsigned char* data, size_t i, size_t n) {
+// SWAR (Mycroft): the high bit of each byte of `w` that equals `b` (and perhaps of bytes above
+// one that does).
+constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+inline uint64_t BytesEqual(uint64_t w, unsigned char b) {
+  uint64_t x = w ^ (kOnes * b);
+  return (x - kOnes) & ~x & kHigh;
+}
+
+// The first position at or after `i` where IsTrigger holds, or the size of the text.
+inline size_t NextTrigger(std::string_view text, size_t i) {
+  const size_t n = text.size();
+  const auto* data = reinterpret_cast<const unsigned char*>(text.data());
   // Eight bytes at a time: skip words with no byte in 0x30..0x3A (digits, ':'), no '@' and no
-  // byte in 0xE5..0xE9 (SWAR: Mycroft's "has byte between" test on the low seven bits, for ASCII
-  // bytes and for the others, and his "has zero byte" test).
-  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
-  static_assert(kTrigger[0xE5] && kTrigger[0xE9] && !kTrigger[0xE4] && !kTrigger[0xEA]);
-  while (i + 8 <= n) {
-    uint64_t w;
+  // byte in 0xE5..0xE9 followed by the second byte of one of 市区町村郡 (Mycroft's "has byte
+  // between" test on the low seven bits, for ASCII bytes and for the others, and his "has zero
+  // byte" test). Japanese text has a lead byte in 0xE5..0xE9 every few characters.
+  while (i + 9 <= n) {
+    uint64_t w, next;
     std::memcpy(&w, data + i, 8);
+    std::memcpy(&next, data + i + 1, 8);  // byte k of `next` follows byte k of `w`
     uint64_t low7 = w & ~kHigh;
     uint64_t ascii_in_range =
         ((kOnes * (127 + 0x3B)) - low7) & ~w & (low7 + kOnes * (127 - 0x2F)) & kHigh;
     uint64_t lead_in_range =
         ((kOnes * (127 + 0x6A)) - low7) & w & (low7 + kOnes * (127 - 0x64)) & kHigh;
-    uint64_t at = w ^ (kOnes * '@');
-    uint64_t has_at = (at - kOnes) & ~at & kHigh;
-    if ((ascii_in_range | lead_in_range | has_at) != 0) {
-      for (size_t end = i + 8; i < end; ++i) {
-        if (kTrigger[data[i]]) return i;
+    uint64_t hits = ascii_in_range | BytesEqual(w, '@');
+    if (lead_in_range != 0) {
+      uint64_t second = 0;
+      for (char32_t c : kMunicipalities) second |= BytesEqual(next, (Packed3(c) >> 8) & 0xFF);
+      hits |= lead_in_range & second;
+    }
+    if (hits != 0) {
+      for (size_t k = i; k < i + 8; ++k) {
+        if (IsTrigger(text, k)) return k;
       }
-      continue;
     }
     i += 8;
   }
-  while (i < n && !kTrigger[data[i]]) ++i;
+  while (i < n && !IsTrigger(text, i)) ++i;
   return i;
 }
 
@@ -1104,7 +1142,7 @@ void FindWindows(std::string_view text, Windows* w) {
   size_t email_floor = 0;  // left edge for the next e-mail window
   size_t colon_floor = 0;  // IPv6 runs before this were scanned
   size_t next_number = 0;  // next ASCII digit or 丁 after a 市区町村郡 trigger
-  for (size_t i = NextTrigger(data, 0, n); i < n; i = NextTrigger(data, i + 1, n)) {
+  for (size_t i = NextTrigger(text, 0); i < n; i = NextTrigger(text, i + 1)) {
     unsigned char c = data[i];
     if (IsDigit(static_cast<char>(c))) {
       bool word_start = i == 0 || !IsWordByte(static_cast<unsigned char>(text[i - 1]));
@@ -1132,8 +1170,7 @@ void FindWindows(std::string_view text, Windows* w) {
       colon_floor = r;
       continue;
     }
-    // Japanese address: a municipality suffix with block numbers soon after.
-    if (!IsMunicipality(text, i)) continue;
+    // Japanese address: a municipality suffix (IsTrigger) with block numbers soon after.
     if (next_number < i) {
       next_number = i;
       while (next_number < n && !IsDigit(text[next_number]) &&
@@ -1141,6 +1178,7 @@ void FindWindows(std::string_view text, Windows* w) {
         ++next_number;
       }
     }
+    w->municipalities.push_back({i, next_number});
     if (next_number >= n || next_number - i > 120) continue;
     size_t b = i >= 32 ? i - 32 : 0;
     while (b < i && (static_cast<unsigned char>(text[b]) & 0xC0) == 0x80) ++b;
@@ -1252,17 +1290,13 @@ bool AnyDigitPatternMayStart(std::string_view text, size_t begin, size_t end) {
 
 // Whether the Japanese address pattern can match inside text[begin, end): every match has one of
 // 市区町村郡 and, after it, block numbers, which hold an ASCII digit or 丁 (丁目).
-bool MayHoldJaAddress(std::string_view text, size_t begin, size_t end) {
-  std::string_view t = text.substr(0, end);
-  bool municipality = false;
-  for (size_t i = begin; i < end; ++i) {
-    if (municipality && (IsDigit(t[i]) || Is3(t, i, 0x4E01))) return true;  // 丁
-    if (kTrigger[static_cast<unsigned char>(t[i])] && IsMunicipality(t, i)) {
-      municipality = true;
-      i += 2;
-    }
-  }
-  return false;
+bool MayHoldJaAddress(std::string_view text, const std::vector<Municipality>& municipalities,
+                      size_t begin, size_t end) {
+  // The first one at or after `begin` has the nearest block numbers.
+  auto m = std::lower_bound(municipalities.begin(), municipalities.end(), begin,
+                            [](const Municipality& m, size_t pos) { return m.at < pos; });
+  if (m == municipalities.end() || m->at + 3 > end || m->next_number >= end) return false;
+  return IsDigit(text[m->next_number]) || m->next_number + 3 <= end;  // a digit or 丁
 }
 
 // Copies `text` with each span replaced by its placeholder; `map` maps the copy back.
@@ -1365,7 +1399,9 @@ std::vector<PiiSpan> Redactor::FindOnce(std::string_view text) const {
     re2::StringPiece m;
     size_t pos = begin;
     while (pos < end) {
-      if (id == kPatAddressJa && !MayHoldJaAddress(text, pos, end)) break;
+      if (id == kPatAddressJa && !MayHoldJaAddress(text, windows.municipalities, pos, end)) {
+        break;
+      }
       if (!re.Match(input, pos, end, RE2::UNANCHORED, &m, 1)) break;
       size_t s = static_cast<size_t>(m.data() - text.data());
       size_t e = s + m.size();
