@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -508,6 +509,10 @@ bool StartsWithPrefecture(std::string_view text) {
 bool IsStreetSuffix(std::string_view token) {
   while (!token.empty() && (token.back() == '.' || token.back() == ',')) token.remove_suffix(1);
   if (token.size() < 2 || token.size() > 9) return false;
+  // The first letters of the suffixes below.
+  if (std::string_view("abcdhlprstwABCDHLPRSTW").find(token[0]) == std::string_view::npos) {
+    return false;
+  }
   char buf[9];
   for (size_t i = 0; i < token.size(); ++i) {
     buf[i] = absl::ascii_tolower(static_cast<unsigned char>(token[i]));
@@ -1101,6 +1106,8 @@ inline uint64_t BytesEqual(uint64_t w, unsigned char b) {
   return (x - kOnes) & ~x & kHigh;
 }
 
+static_assert(std::endian::native == std::endian::little);  // byte k of a word is text[i + k]
+
 // The first position at or after `i` where IsTrigger holds, or the size of the text.
 inline size_t NextTrigger(std::string_view text, size_t i) {
   const size_t n = text.size();
@@ -1124,10 +1131,11 @@ inline size_t NextTrigger(std::string_view text, size_t i) {
       for (char32_t c : kMunicipalities) second |= BytesEqual(next, (Packed3(c) >> 8) & 0xFF);
       hits |= lead_in_range & second;
     }
-    if (hits != 0) {
-      for (size_t k = i; k < i + 8; ++k) {
-        if (IsTrigger(text, k)) return k;
-      }
+    // Bytes flagged without being triggers (the "has zero byte" test may flag a byte above a
+    // match) are checked and passed over.
+    for (; hits != 0; hits &= hits - 1) {
+      size_t k = i + static_cast<size_t>(std::countr_zero(hits)) / 8;
+      if (IsTrigger(text, k)) return k;
     }
     i += 8;
   }
@@ -1148,6 +1156,8 @@ void FindWindows(std::string_view text, Windows* w) {
       bool word_start = i == 0 || !IsWordByte(static_cast<unsigned char>(text[i - 1]));
       if (word_start) ScanHouseNumber(text, i, w);
       if (i >= cluster_end) cluster_end = ScanDigitCluster(text, i, w);
+      // The other digits of this run start no word and lie in the cluster just scanned.
+      while (i + 1 < n && IsDigit(text[i + 1])) ++i;
       continue;
     }
     if (c == '@') {
