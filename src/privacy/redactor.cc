@@ -4,14 +4,15 @@
 //    least 7 digits (or a dotted quad), the surroundings of each '@', runs of hex digits with two
 //    or more ':', a house number followed within six words by a street suffix, and 市区町村郡
 //    followed by block numbers. A message without such a region costs that one pass and nothing
-//    else. In each region the candidate patterns run as RE2 (linear time); for a digit cluster
-//    one RE2::Set pass first picks which of the seven digit patterns occur in it. When a bounded
-//    pattern's candidate is refused, scanning resumes one character later, so the cost stays
-//    O(region · longest candidate). The digit patterns and the US address only ever confirm a
-//    candidate that stands alone on its left (rule 2), so they run anchored at the positions
-//    where one may start, with enough digits after it, rather than searching the whole region
-//    (same candidates, far fewer RE2 calls); a cluster with no such position (`MA-2025-004512`)
-//    costs no RE2 call at all.
+//    else. In each region the candidate patterns run as RE2 (linear time). The e-mail, IPv6 and
+//    Japanese address patterns search their region; when a bounded pattern's candidate is
+//    refused, scanning resumes one character later, so the cost stays O(region · longest
+//    candidate). The seven digit patterns and the US address only ever confirm a candidate that
+//    stands alone on its left (rule 2), so they run anchored, and only where a candidate may
+//    start with enough digits after it, in a shape the pattern can match (MayTryAt): the same
+//    candidates as a search, for a few RE2 calls per message; a cluster with no such position
+//    (`MA-2025-004512`) costs none. RedactorPropertyTest.AnchoredPatternsSkipNoCandidate checks
+//    the positions skipped.
 // 2. A candidate must stand alone: no letter or digit touches it, and it is not glued by '-' or
 //    '.' to a longer token (so nothing inside `MA-2025-004512` or `v1.2.3.4` is ever a candidate).
 // 3. Check digits: cards must pass Luhn; a 13-digit number that is a valid EAN-13 (JAN, ISBN-13)
@@ -37,16 +38,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "core/normalize.h"
 #include "core/strings.h"
 #include "privacy/check_digits.h"
 #include "re2/re2.h"
-#include "re2/set.h"
 
 namespace mangaassist::privacy {
 
@@ -203,9 +205,10 @@ constexpr PatternDef kPatterns[] = {
 };
 static_assert(sizeof(kPatterns) / sizeof(kPatterns[0]) == kPatCount);
 
-// Patterns that only match inside digit clusters; they share one RE2::Set.
+// Patterns that only match inside digit clusters.
 constexpr Pat kDigitPatterns[] = {kPatPhoneJp,  kPatPhoneIntl, kPatPhoneUs, kPatCard,
                                   kPatMyNumber, kPatPostal,    kPatIpv4};
+constexpr Pat kUsAddressPattern[] = {kPatAddressUs};
 
 constexpr std::string_view kPrefectures[] = {
     "北海道", "東京都", "京都府", "大阪府", "青森県", "岩手県",   "宮城県", "秋田県",
@@ -395,7 +398,6 @@ re2::StringPiece Piece(std::string_view s) { return re2::StringPiece(s.data(), s
 
 struct Redactor::Patterns {
   std::vector<std::unique_ptr<RE2>> regex;  // indexed by Pat
-  std::unique_ptr<RE2::Set> digit_set;      // the digit-cluster patterns, in kDigitPatterns order
   std::unique_ptr<RE2> keywords;
   absl::flat_hash_map<std::string, Ctx> keyword_class;
 };
@@ -1204,9 +1206,15 @@ struct Candidate {
 
 // The buffers of a detection pass, kept per thread: a warm pass allocates only its result. They
 // keep the capacity of the longest message the thread has seen (normalize caps its length).
+// A position where anchored patterns may have a candidate; bit `id` of `patterns` for each.
+struct StartPoint {
+  size_t at;
+  uint16_t patterns;
+};
+
 struct Scratch {
   Windows windows;
-  std::vector<int> hits;
+  std::vector<StartPoint> starts;
   std::vector<Candidate> cands;
   std::vector<char> taken;  // bytes covered by a kept candidate, from the first candidate's start
 };
@@ -1263,39 +1271,106 @@ constexpr std::array<uint16_t, 256> MakeFirstBytes() {
 static_assert(kPatCount <= 16);
 constexpr std::array<uint16_t, 256> kFirstBytes = MakeFirstBytes();
 
-// Whether a candidate of the anchored pattern `def` may start at text[s]: the byte can begin a
-// match, and the validator does not refuse every candidate starting there (it checks the same
-// condition itself).
-bool MayStartAt(const PatternDef& def, std::string_view text, size_t s) {
-  if ((kFirstBytes[static_cast<unsigned char>(text[s])] >> def.id & 1) == 0) return false;
-  switch (def.start) {
+// What the validators' start rules say about a position; computed once for all patterns.
+struct StartRules {
+  bool alone = false;           // StartStandsAlone(text, s, false)
+  bool alone_phone = false;     // StartStandsAlone(text, s, true)
+  bool postal_mark = false;     // 〒
+  bool after_non_word = false;  // no letter, digit or '_' just before
+};
+
+StartRules StartRulesAt(std::string_view text, size_t s) {
+  StartRules r;
+  r.alone_phone = StartStandsAlone(text, s, true);
+  r.alone = r.alone_phone && StartStandsAlone(text, s, false);  // the stricter rule
+  r.postal_mark = Is3(text, s, kPostalMark);
+  r.after_non_word = s == 0 || !IsWordByte(static_cast<unsigned char>(text[s - 1]));
+  return r;
+}
+
+bool Allows(const StartRules& r, Start start) {
+  switch (start) {
     case Start::kAnywhere:
       return true;
     case Start::kAlone:
-      return StartStandsAlone(text, s, false);
+      return r.alone;
     case Start::kAlonePhone:
-      return StartStandsAlone(text, s, true);
+      return r.alone_phone;
     case Start::kAloneOrMark:
-      return Is3(text, s, kPostalMark) || StartStandsAlone(text, s, false);
+      return r.postal_mark || r.alone;
     case Start::kAfterNonWord:
-      return s == 0 || !IsWordByte(static_cast<unsigned char>(text[s - 1]));
+      return r.after_non_word;
   }
   return true;
 }
 
-// Whether any digit-cluster pattern may have a candidate in text[begin, end).
-bool AnyDigitPatternMayStart(std::string_view text, size_t begin, size_t end) {
-  size_t digits_left = CountDigits(text.substr(begin, end - begin));
-  for (size_t s = begin; s < end; ++s) {
-    if (kFirstBytes[static_cast<unsigned char>(text[s])] != 0) {
-      for (Pat id : kDigitPatterns) {
-        const PatternDef& def = kPatterns[id];
-        if (digits_left >= def.min_digits && MayStartAt(def, text, s)) return true;
-      }
-    }
-    digits_left -= IsDigit(text[s]);
+// The number of ASCII digits from text[p] on, stopping at `end`.
+size_t DigitRun(std::string_view text, size_t p, size_t end) {
+  size_t q = p;
+  while (q < end && IsDigit(text[q])) ++q;
+  return q - p;
+}
+
+// `[2-9]\d{2}\)?SEP?\d{3}SEP?\d{4}` can start at text[p] only if its run of digits is three
+// long (then ')' or a separator), six long (then a separator) or ten or more.
+bool UsAreaCodeAt(std::string_view text, size_t p, size_t end) {
+  if (p >= end || text[p] < '2' || text[p] > '9') return false;
+  size_t run = DigitRun(text, p, end);
+  return run == 3 || run == 6 || run >= 10;
+}
+
+// Whether the regex of the anchored pattern `id` can match at text[s] (ending by `end`), judged
+// from the run of digits there; false only where RE2 would find no match.
+bool MayMatchAt(Pat id, std::string_view text, size_t s, size_t end) {
+  size_t run = DigitRun(text, s, end);
+  auto at = [&](size_t i, std::string_view chars) {
+    return i < end && chars.find(text[i]) != std::string_view::npos;
+  };
+  switch (id) {
+    case kPatPhoneJp:  // \(?0… or 0…
+      return text[s] == '0' || (text[s] == '(' && at(s + 1, "0"));
+    case kPatPhoneIntl:  // \+\d…
+      return at(s + 1, kDigits);
+    case kPatPhoneUs:  // (?:1SEP?)?\(?[2-9]\d{2}…
+      if (text[s] == '(') return UsAreaCodeAt(text, s + 1, end);
+      if (text[s] == '1') return run == 1 || UsAreaCodeAt(text, s + 1, end);
+      return UsAreaCodeAt(text, s, end);
+    case kPatCard:  // \d{13,19} or \d{4}[ \-]…
+      return run >= 13 || (run == 4 && at(s + 4, " -"));
+    case kPatMyNumber:  // \d{12} or \d{4}[ \-]…
+      return run >= 12 || (run == 4 && at(s + 4, " -"));
+    case kPatPostal:  // 〒… or \d{3}DASH\d{4} or \d{7}
+      return run == 0 ? Is3(text, s, kPostalMark) : run == 3 || run >= 7;
+    case kPatIpv4:  // \d{1,3}\.…
+      return run >= 1 && run <= 3 && at(s + run, ".");
+    default:
+      return true;
   }
-  return false;
+}
+
+// Whether a candidate of the anchored pattern `def` starting at text[s], with `digits_left` ASCII
+// digits in text[s, end), may be confirmed: the byte can begin a match, the validator's start rule
+// allows the position, there are enough digits, and the regex can match there. Where this is
+// false, RE2 finds no match or the validator refuses it, so the pattern need not run there.
+bool MayTryAt(const PatternDef& def, const StartRules& rules, std::string_view text, size_t s,
+              size_t end, size_t digits_left) {
+  return (kFirstBytes[static_cast<unsigned char>(text[s])] >> def.id & 1) != 0 &&
+         Allows(rules, def.start) && digits_left >= def.min_digits &&
+         MayMatchAt(def.id, text, s, end);
+}
+
+// The anchored patterns among `ids` worth running at text[s], a bit per pattern (MayTryAt).
+uint16_t PatternsToTry(std::span<const Pat> ids, std::string_view text, size_t s, size_t end,
+                       size_t digits_left) {
+  // Inside a run of digits no start rule holds.
+  if (s > 0 && IsDigit(text[s]) && IsDigit(text[s - 1])) return 0;
+  if (kFirstBytes[static_cast<unsigned char>(text[s])] == 0) return 0;
+  StartRules rules = StartRulesAt(text, s);
+  uint16_t patterns = 0;
+  for (Pat id : ids) {
+    if (MayTryAt(kPatterns[id], rules, text, s, end, digits_left)) patterns |= 1u << id;
+  }
+  return patterns;
 }
 
 // Whether the Japanese address pattern can match inside text[begin, end): every match has one of
@@ -1347,7 +1422,6 @@ Redactor::~Redactor() = default;
 std::unique_ptr<Redactor> Redactor::Create() {
   auto p = std::make_unique<Patterns>();
   RE2::Options opts = PatternOptions();
-  p->digit_set = std::make_unique<RE2::Set>(opts, RE2::UNANCHORED);
   for (const PatternDef& def : kPatterns) {
     auto re = std::make_unique<RE2>(def.regex, opts);
     if (!re->ok()) {
@@ -1355,17 +1429,6 @@ std::unique_ptr<Redactor> Redactor::Create() {
       abort();
     }
     p->regex.push_back(std::move(re));
-  }
-  for (size_t i = 0; i < std::size(kDigitPatterns); ++i) {
-    std::string err;
-    if (p->digit_set->Add(kPatterns[kDigitPatterns[i]].regex, &err) != static_cast<int>(i)) {
-      fprintf(stderr, "redactor: set pattern %zu: %s\n", i, err.c_str());
-      abort();
-    }
-  }
-  if (!p->digit_set->Compile()) {
-    fprintf(stderr, "redactor: the digit pattern set does not compile\n");
-    abort();
   }
   p->keywords = std::make_unique<RE2>(BuildKeywordRegex(), opts);
   if (!p->keywords->ok()) {
@@ -1427,42 +1490,43 @@ std::vector<PiiSpan> Redactor::FindOnce(std::string_view text) const {
       }
     }
   };
-  // The same for a pattern whose validator fixes where a candidate may start: it runs anchored at
-  // each such position. A search would find a match at every other position too, and the
-  // validator would refuse it and move on one character, so the confirmed candidates are the same.
-  auto scan_anchored = [&](Pat id, size_t begin, size_t end) {
-    const PatternDef& def = kPatterns[id];
+  // A pattern whose validator fixes where a candidate may start runs anchored at the positions
+  // where MayTryAt holds. A search would also find matches elsewhere, and the validator would
+  // refuse each and move on one character, so the confirmed candidates are the same.
+  std::vector<StartPoint>& starts = scratch.starts;
+  auto find_starts = [&](size_t begin, size_t end, std::span<const Pat> ids) {
+    starts.clear();
+    size_t digits_left = CountDigits(text.substr(begin, end - begin));  // in text[s, end)
+    for (size_t s = begin; s < end; digits_left -= IsDigit(text[s]), ++s) {
+      uint16_t patterns = PatternsToTry(ids, text, s, end, digits_left);
+      if (patterns != 0) starts.push_back({s, patterns});
+    }
+  };
+  auto scan_anchored = [&](Pat id, size_t end) {
     const RE2& re = *patterns_->regex[static_cast<size_t>(id)];
     re2::StringPiece m;
-    size_t digits_left = CountDigits(text.substr(begin, end - begin));  // in text[s, end)
-    size_t pos = begin;
-    for (size_t s = begin; s < end; ++s) {
-      if (s >= pos && digits_left >= def.min_digits && MayStartAt(def, text, s) &&
-          re.Match(input, s, end, RE2::ANCHOR_START, &m, 1) && !m.empty()) {
-        size_t ve = keep(id, s, s + m.size());
+    size_t pos = 0;
+    for (const StartPoint& start : starts) {
+      if ((start.patterns >> id & 1) == 0 || start.at < pos) continue;
+      if (re.Match(input, start.at, end, RE2::ANCHOR_START, &m, 1) && !m.empty()) {
+        size_t ve = keep(id, start.at, start.at + m.size());
         if (ve != SIZE_MAX) pos = ve;
       }
-      digits_left -= IsDigit(text[s]);
     }
   };
 
-  std::vector<int>& hits = scratch.hits;
   for (const Window& w : windows.digits) {
-    // A cluster where no candidate can start ("MA-2025-004512": every group is glued to the
-    // token before it) needs no pattern at all.
-    if (!AnyDigitPatternMayStart(text, w.begin, w.end)) continue;
-    // One DFA pass over the cluster picks the patterns worth running on it.
-    hits.clear();
-    RE2::Set::ErrorInfo info;
-    if (!patterns_->digit_set->Match(Piece(text.substr(w.begin, w.end - w.begin)), &hits, &info)) {
-      if (info.kind == RE2::Set::kNoError) continue;
-      for (size_t i = 0; i < std::size(kDigitPatterns); ++i) hits.push_back(static_cast<int>(i));
+    find_starts(w.begin, w.end, kDigitPatterns);
+    for (Pat id : kDigitPatterns) {
+      if (!starts.empty()) scan_anchored(id, w.end);
     }
-    for (int h : hits) scan_anchored(kDigitPatterns[h], w.begin, w.end);
   }
   for (const Window& w : windows.email) search(kPatEmail, w.begin, w.end);
   for (const Window& w : windows.ipv6) search(kPatIpv6, w.begin, w.end);
-  for (const Window& w : windows.address_us) scan_anchored(kPatAddressUs, w.begin, w.end);
+  for (const Window& w : windows.address_us) {
+    find_starts(w.begin, w.end, kUsAddressPattern);
+    scan_anchored(kPatAddressUs, w.end);
+  }
   for (const Window& w : windows.address_ja) search(kPatAddressJa, w.begin, w.end);
   if (cands.empty()) return {};
 
@@ -1491,6 +1555,36 @@ std::vector<PiiSpan> Redactor::FindOnce(std::string_view text) const {
   std::sort(spans.begin(), spans.end(),
             [](const PiiSpan& a, const PiiSpan& b) { return a.start < b.start; });
   return spans;
+}
+
+std::string Redactor::CheckSkippedStarts(std::string_view text) const {
+  constexpr Pat kAnchored[] = {kPatPhoneJp,  kPatPhoneIntl, kPatPhoneUs, kPatCard,
+                               kPatMyNumber, kPatPostal,    kPatIpv4,    kPatAddressUs};
+  ContextFinder ctx(text, *patterns_);
+  re2::StringPiece input = Piece(text);
+  for (size_t s = 0; s < text.size(); ++s) {
+    // A region ends at the end of the text or, for digit clusters, after a digit or ')'.
+    std::vector<size_t> ends = {text.size()};
+    for (size_t e = s + 1; e < text.size() && ends.size() < 8; ++e) {
+      if (IsDigit(text[e - 1]) || text[e - 1] == ')') ends.push_back(e);
+    }
+    for (size_t end : ends) {
+      uint16_t tried = PatternsToTry(kAnchored, text, s, end, CountDigits(text.substr(s, end - s)));
+      for (Pat id : kAnchored) {
+        if ((tried >> id & 1) != 0) continue;
+        re2::StringPiece m;
+        const RE2& re = *patterns_->regex[static_cast<size_t>(id)];
+        if (!re.Match(input, s, end, RE2::ANCHOR_START, &m, 1) || m.empty()) continue;
+        size_t vs = s, ve = s + m.size();
+        if (Confirm(id, text, &vs, &ve, ctx) && ve > vs) {
+          return absl::StrCat("pattern ", static_cast<int>(id), " would confirm \"",
+                              core::ToAbsl(text.substr(vs, ve - vs)), "\" at ", s, " (region end ",
+                              end, ") but is not tried there");
+        }
+      }
+    }
+  }
+  return "";
 }
 
 Redaction Redactor::Redact(std::string_view text) const { return RedactOwned(std::string(text)); }

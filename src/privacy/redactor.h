@@ -72,6 +72,12 @@ class Redactor {
   // The same, taking the text by value: when nothing is found its buffer becomes the result.
   Redaction RedactOwned(std::string text) const;
 
+  // For tests. The digit patterns and the US address run anchored, and only at the positions
+  // where a candidate may start (redactor.cc); this checks every other position of `text`, and
+  // returns a description of the first one where the pattern would have found a candidate that
+  // its validator confirms, or an empty string.
+  std::string CheckSkippedStarts(std::string_view text) const;
+
   struct Patterns;  // compiled RE2 objects (redactor.cc)
 
  private:
