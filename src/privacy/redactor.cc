@@ -35,13 +35,13 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cassert>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <span>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -364,24 +364,31 @@ bool IsAsciiWord(std::string_view w) {
   return true;
 }
 
-std::string BuildKeywordRegex() {
-  std::vector<std::string_view> ascii, other;
-  for (const auto& k : kKeywords) (IsAsciiWord(k.word) ? ascii : other).push_back(k.word);
-  // Longer alternatives first: "telephone" before "tel", "マイナンバーカード" before "カード".
-  auto longer = [](std::string_view a, std::string_view b) { return a.size() > b.size(); };
+// The keywords in the order of the keyword regex: the ASCII ones, then the others, longer
+// alternatives first in each group ("telephone" before "tel", "マイナンバーカード" before
+// "カード").
+std::vector<const KeywordDef*> KeywordsInRegexOrder() {
+  std::vector<const KeywordDef*> ascii, other;
+  for (const auto& k : kKeywords) (IsAsciiWord(k.word) ? ascii : other).push_back(&k);
+  auto longer = [](const KeywordDef* a, const KeywordDef* b) {
+    return std::string_view(a->word).size() > std::string_view(b->word).size();
+  };
   std::stable_sort(ascii.begin(), ascii.end(), longer);
   std::stable_sort(other.begin(), other.end(), longer);
-  std::string re = "(?i:\\b(?:";
-  for (size_t i = 0; i < ascii.size(); ++i) {
-    if (i > 0) re += '|';
-    re += RE2::QuoteMeta(re2::StringPiece(ascii[i].data(), ascii[i].size()));
+  ascii.insert(ascii.end(), other.begin(), other.end());
+  return ascii;
+}
+
+// (?i:\b(?:ascii|…)\b)|other|…
+std::string BuildKeywordRegex() {
+  std::string ascii, other;
+  for (const KeywordDef* k : KeywordsInRegexOrder()) {
+    bool is_ascii = IsAsciiWord(k->word);
+    std::string& group = is_ascii ? ascii : other;
+    if (!is_ascii || !group.empty()) group += '|';
+    group += RE2::QuoteMeta(k->word);
   }
-  re += ")\\b)";
-  for (std::string_view w : other) {
-    re += '|';
-    re += RE2::QuoteMeta(re2::StringPiece(w.data(), w.size()));
-  }
-  return re;
+  return "(?i:\\b(?:" + ascii + ")\\b)" + other;
 }
 
 RE2::Options PatternOptions() {
@@ -393,16 +400,6 @@ RE2::Options PatternOptions() {
 }
 
 re2::StringPiece Piece(std::string_view s) { return re2::StringPiece(s.data(), s.size()); }
-
-}  // namespace
-
-struct Redactor::Patterns {
-  std::vector<std::unique_ptr<RE2>> regex;  // indexed by Pat
-  std::unique_ptr<RE2> keywords;
-  absl::flat_hash_map<std::string, Ctx> keyword_class;
-};
-
-namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers over the candidate text
@@ -552,6 +549,108 @@ inline bool Is3(std::string_view text, size_t i, char32_t c) {
 
 constexpr char32_t kPostalMark = 0x3012;  // 〒
 
+// Finds the keywords the way the keyword regex (BuildKeywordRegex) does, without running it: the
+// leftmost match, and at one position the first alternative in the regex's order. ASCII keywords
+// match case-insensitively between word boundaries (\b, judged on the whole text); RE2's case
+// folding also lets 'k' match KELVIN SIGN and 's' LONG S. CheckShortcuts compares the two.
+class KeywordScanner {
+ public:
+  KeywordScanner() {
+    static_assert(std::size(kKeywords) < 256);
+    for (const KeywordDef* k : KeywordsInRegexOrder()) {
+      std::string_view w = k->word;
+      auto i = static_cast<uint8_t>(order_.size());
+      order_.push_back({w, IsAsciiWord(w), k->ctx});
+      auto add = [&](unsigned char b) { by_first_byte_[b].push_back(i); };
+      if (!order_.back().ascii) {
+        add(static_cast<unsigned char>(w[0]));
+        continue;
+      }
+      add(static_cast<unsigned char>(absl::ascii_tolower(static_cast<unsigned char>(w[0]))));
+      add(static_cast<unsigned char>(absl::ascii_toupper(static_cast<unsigned char>(w[0]))));
+      if (w[0] == 'k') add(0xE2);  // U+212A
+      if (w[0] == 's') add(0xC5);  // U+017F
+    }
+    // No first byte starts both kinds, so one \b test per position serves all ASCII keywords.
+    for (const auto& bucket : by_first_byte_) {
+      for (uint8_t i : bucket) {
+        if (order_[i].ascii != order_[bucket[0]].ascii) {
+          fprintf(stderr, "redactor: a first byte starts ASCII and other keywords\n");
+          abort();
+        }
+      }
+    }
+  }
+
+  struct Match {
+    size_t start = 0, end = 0;
+    std::string_view keyword;
+    Ctx ctx = Ctx::kNone;
+  };
+
+  // The first keyword inside text[pos, hi), or false.
+  bool Next(std::string_view text, size_t pos, size_t hi, Match* m) const {
+    for (size_t p = pos; p < hi; ++p) {
+      const std::vector<uint8_t>& bucket = by_first_byte_[static_cast<unsigned char>(text[p])];
+      if (bucket.empty()) continue;
+      bool ascii = order_[bucket[0]].ascii;
+      if (ascii && WordAt(text, p - 1) == WordAt(text, p)) continue;  // \b
+      for (uint8_t i : bucket) {
+        const Entry& k = order_[i];
+        size_t end = ascii ? AsciiMatchAt(text, p, hi, k.word)
+                           : (text.substr(p, hi - p).starts_with(k.word) ? p + k.word.size()
+                                                                         : std::string_view::npos);
+        if (end == std::string_view::npos) continue;
+        *m = {p, end, k.word, k.ctx};
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  struct Entry {
+    std::string_view word;
+    bool ascii;
+    Ctx ctx;
+  };
+
+  static bool WordAt(std::string_view text, size_t i) {  // \w, false outside the text
+    return i < text.size() && IsWordByte(static_cast<unsigned char>(text[i]));
+  }
+
+  // The end of the ASCII `word` matched at text[p] inside text[p, hi) and followed by \b, or npos.
+  static size_t AsciiMatchAt(std::string_view text, size_t p, size_t hi, std::string_view word) {
+    size_t q = p;
+    for (char c : word) {  // lower-case letters and spaces
+      if (q < hi && absl::ascii_tolower(static_cast<unsigned char>(text[q])) == c) {
+        q += 1;
+      } else if (c == 'k' && q + 3 <= hi && Is3(text, q, 0x212A)) {
+        q += 3;
+      } else if (c == 's' && q + 2 <= hi && text.substr(q, 2) == "\u017F") {
+        q += 2;
+      } else {
+        return std::string_view::npos;
+      }
+    }
+    if (WordAt(text, q - 1) == WordAt(text, q)) return std::string_view::npos;  // \b
+    return q;
+  }
+
+  std::vector<Entry> order_;
+  std::array<std::vector<uint8_t>, 256> by_first_byte_;  // indices into order_, ascending
+};
+
+}  // namespace
+
+struct Redactor::Patterns {
+  std::vector<std::unique_ptr<RE2>> regex;  // indexed by Pat
+  std::unique_ptr<RE2> keywords;  // what `keyword_scanner` follows; CheckShortcuts compares them
+  KeywordScanner keyword_scanner;
+};
+
+namespace {
+
 // Finds the nearest context keyword around a candidate, searching only a small window.
 class ContextFinder {
  public:
@@ -583,45 +682,33 @@ size_t ForwardCodePoints(std::string_view text, size_t pos, size_t count) {
 
 constexpr size_t kLongestKeyword = 9;  // code points ("マイナンバーカード")
 
-constexpr size_t LongestKeywordBytes() {
-  size_t n = 0;
-  for (const KeywordDef& k : kKeywords) n = std::max(n, std::string_view(k.word).size());
-  return n;
-}
-constexpr size_t kLongestKeywordBytes = LongestKeywordBytes();
-
 Ctx ContextFinder::Near(size_t s, size_t e) const {
   size_t lo = BackCodePoints(text_, s, kBeforeWindow + kLongestKeyword);
   size_t hi = ForwardCodePoints(text_, e, kAfterWindow + kLongestKeyword);
-  re2::StringPiece input = Piece(text_);
-  re2::StringPiece m;
+  KeywordScanner::Match m;
   size_t pos = lo;
   size_t before_dist = SIZE_MAX, after_dist = SIZE_MAX;
   Ctx before = Ctx::kNone, after = Ctx::kNone;
-  while (pos < hi && p_.keywords->Match(input, pos, hi, RE2::UNANCHORED, &m, 1)) {
-    size_t ks = static_cast<size_t>(m.data() - text_.data());
-    size_t ke = ks + m.size();
-    pos = ke > ks ? ke : ks + 1;
+  while (pos < hi && p_.keyword_scanner.Next(text_, pos, hi, &m)) {
+    size_t ks = m.start, ke = m.end;
+    pos = ke;
     // A placeholder ("[PHONE]") is not context: otherwise each redaction could give its
     // neighbour a phone keyword, and redacting the output again would find more.
     if (ks > 0 && text_[ks - 1] == '[' && ke < text_.size() && text_[ke] == ']') continue;
-    // Longer than every keyword: a case-folded form ("K" for "k"), which is not in the table.
-    std::array<char, kLongestKeywordBytes> key;
-    if (m.size() > key.size()) continue;
-    for (size_t i = 0; i < m.size(); ++i)
-      key[i] = absl::ascii_tolower(static_cast<unsigned char>(m[i]));
-    auto it = p_.keyword_class.find(absl::string_view(key.data(), m.size()));
-    if (it == p_.keyword_class.end()) continue;
+    // A case-folded form ("tracK" with KELVIN SIGN) is longer than the keyword and, as always,
+    // not counted.
+    if (ke - ks != m.keyword.size()) continue;
+    Ctx ctx = m.ctx;
     if (ke <= s) {
       size_t d = CodePointsBetween(text_, ke, s, kBeforeWindow);
       if (d <= kBeforeWindow) {  // later keywords are closer
-        before = it->second;
+        before = ctx;
         before_dist = d;
       }
     } else if (ks >= e && after == Ctx::kNone) {
       size_t d = CodePointsBetween(text_, e, ks, kAfterWindow);
       if (d <= kAfterWindow) {
-        after = it->second;
+        after = ctx;
         after_dist = d;
       }
     }
@@ -1435,11 +1522,6 @@ std::unique_ptr<Redactor> Redactor::Create() {
     fprintf(stderr, "redactor: keyword pattern: %s\n", p->keywords->error().c_str());
     abort();
   }
-  for (const auto& k : kKeywords) {
-    std::string key(k.word);
-    absl::AsciiStrToLower(&key);
-    p->keyword_class[key] = k.ctx;
-  }
   return std::unique_ptr<Redactor>(new Redactor(std::move(p)));
 }
 
@@ -1557,7 +1639,7 @@ std::vector<PiiSpan> Redactor::FindOnce(std::string_view text) const {
   return spans;
 }
 
-std::string Redactor::CheckSkippedStarts(std::string_view text) const {
+std::string Redactor::CheckShortcuts(std::string_view text) const {
   constexpr Pat kAnchored[] = {kPatPhoneJp,  kPatPhoneIntl, kPatPhoneUs, kPatCard,
                                kPatMyNumber, kPatPostal,    kPatIpv4,    kPatAddressUs};
   ContextFinder ctx(text, *patterns_);
@@ -1581,6 +1663,22 @@ std::string Redactor::CheckSkippedStarts(std::string_view text) const {
                               core::ToAbsl(text.substr(vs, ve - vs)), "\" at ", s, " (region end ",
                               end, ") but is not tried there");
         }
+      }
+    }
+  }
+  // The keyword scanner finds what the keyword regex finds, from any start to any end.
+  for (size_t pos = 0; pos < text.size(); ++pos) {
+    for (size_t hi = pos + 1; hi <= text.size(); ++hi) {
+      re2::StringPiece m;
+      bool found = patterns_->keywords->Match(input, pos, hi, RE2::UNANCHORED, &m, 1);
+      KeywordScanner::Match k;
+      bool scanned = patterns_->keyword_scanner.Next(text, pos, hi, &k);
+      size_t ms = found ? static_cast<size_t>(m.data() - text.data()) : 0;
+      if (found != scanned || (found && (ms != k.start || ms + m.size() != k.end))) {
+        return absl::StrCat("in [", pos, ", ", hi, ") the keyword regex finds ",
+                            found ? absl::StrCat("[", ms, ", ", ms + m.size(), ")") : "nothing",
+                            ", the scanner ",
+                            scanned ? absl::StrCat("[", k.start, ", ", k.end, ")") : "nothing");
       }
     }
   }
