@@ -504,7 +504,19 @@ bool StartsWithPrefecture(std::string_view text) {
   return false;
 }
 
-// Street suffixes (USPS abbreviations and full words), compared in lower case.
+constexpr char LowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+// The first eight bytes of `s` in lower case, as one number (byte i in bits 8i..8i+7).
+constexpr uint64_t LowerHead(std::string_view s) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < s.size() && i < 8; ++i) {
+    v |= uint64_t{static_cast<unsigned char>(LowerAscii(s[i]))} << (8 * i);
+  }
+  return v;
+}
+consteval uint64_t Head(std::string_view s) { return LowerHead(s); }
+
+// Street suffixes (USPS abbreviations and full words), in any case, without trailing '.' and ','.
 bool IsStreetSuffix(std::string_view token) {
   while (!token.empty() && (token.back() == '.' || token.back() == ',')) token.remove_suffix(1);
   if (token.size() < 2 || token.size() > 9) return false;
@@ -512,29 +524,28 @@ bool IsStreetSuffix(std::string_view token) {
   if (std::string_view("abcdhlprstwABCDHLPRSTW").find(token[0]) == std::string_view::npos) {
     return false;
   }
-  char buf[9];
-  for (size_t i = 0; i < token.size(); ++i) {
-    buf[i] = absl::ascii_tolower(static_cast<unsigned char>(token[i]));
-  }
-  std::string_view l(buf, token.size());
-  switch (l.size()) {
+  uint64_t h = LowerHead(token);
+  switch (token.size()) {
     case 2:
-      return l == "st" || l == "rd" || l == "ln" || l == "dr" || l == "ct" || l == "pl" ||
-             l == "sq";
+      return h == Head("st") || h == Head("rd") || h == Head("ln") || h == Head("dr") ||
+             h == Head("ct") || h == Head("pl") || h == Head("sq");
     case 3:
-      return l == "ave" || l == "ter" || l == "cir" || l == "hwy" || l == "trl" || l == "plz" ||
-             l == "aly" || l == "way" || l == "row";
+      return h == Head("ave") || h == Head("ter") || h == Head("cir") || h == Head("hwy") ||
+             h == Head("trl") || h == Head("plz") || h == Head("aly") || h == Head("way") ||
+             h == Head("row");
     case 4:
-      return l == "road" || l == "blvd" || l == "lane" || l == "pkwy" || l == "loop";
+      return h == Head("road") || h == Head("blvd") || h == Head("lane") || h == Head("pkwy") ||
+             h == Head("loop");
     case 5:
-      return l == "drive" || l == "court" || l == "place" || l == "trail" || l == "plaza" ||
-             l == "alley";
+      return h == Head("drive") || h == Head("court") || h == Head("place") || h == Head("trail") ||
+             h == Head("plaza") || h == Head("alley");
     case 6:
-      return l == "street" || l == "avenue" || l == "square" || l == "circle";
+      return h == Head("street") || h == Head("avenue") || h == Head("square") ||
+             h == Head("circle");
     case 7:
-      return l == "highway" || l == "terrace" || l == "parkway";
+      return h == Head("highway") || h == Head("terrace") || h == Head("parkway");
     case 9:
-      return l == "boulevard";
+      return h == Head("boulevard") && LowerAscii(token[8]) == 'd';
     default:
       return false;
   }
