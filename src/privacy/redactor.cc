@@ -1418,9 +1418,8 @@ bool UsAreaCodeAt(std::string_view text, size_t p, size_t end) {
 }
 
 // Whether the regex of the anchored pattern `id` can match at text[s] (ending by `end`), judged
-// from the run of digits there; false only where RE2 would find no match.
-bool MayMatchAt(Pat id, std::string_view text, size_t s, size_t end) {
-  size_t run = DigitRun(text, s, end);
+// from the run of `run` digits there; false only where RE2 would find no match.
+bool MayMatchAt(Pat id, std::string_view text, size_t s, size_t end, size_t run) {
   auto at = [&](size_t i, std::string_view chars) {
     return i < end && chars.find(text[i]) != std::string_view::npos;
   };
@@ -1428,7 +1427,7 @@ bool MayMatchAt(Pat id, std::string_view text, size_t s, size_t end) {
     case kPatPhoneJp:  // \(?0… or 0…
       return text[s] == '0' || (text[s] == '(' && at(s + 1, "0"));
     case kPatPhoneIntl:  // \+\d…
-      return at(s + 1, kDigits);
+      return s + 1 < end && IsDigit(text[s + 1]);
     case kPatPhoneUs:  // (?:1SEP?)?\(?[2-9]\d{2}…
       if (text[s] == '(') return UsAreaCodeAt(text, s + 1, end);
       if (text[s] == '1') return run == 1 || UsAreaCodeAt(text, s + 1, end);
@@ -1451,10 +1450,10 @@ bool MayMatchAt(Pat id, std::string_view text, size_t s, size_t end) {
 // allows the position, there are enough digits, and the regex can match there. Where this is
 // false, RE2 finds no match or the validator refuses it, so the pattern need not run there.
 bool MayTryAt(const PatternDef& def, const StartRules& rules, std::string_view text, size_t s,
-              size_t end, size_t digits_left) {
+              size_t end, size_t digits_left, size_t run) {
   return (kFirstBytes[static_cast<unsigned char>(text[s])] >> def.id & 1) != 0 &&
          Allows(rules, def.start) && digits_left >= def.min_digits &&
-         MayMatchAt(def.id, text, s, end);
+         MayMatchAt(def.id, text, s, end, run);
 }
 
 // The anchored patterns among `ids` worth running at text[s], a bit per pattern (MayTryAt).
@@ -1464,9 +1463,10 @@ uint16_t PatternsToTry(std::span<const Pat> ids, std::string_view text, size_t s
   if (s > 0 && IsDigit(text[s]) && IsDigit(text[s - 1])) return 0;
   if (kFirstBytes[static_cast<unsigned char>(text[s])] == 0) return 0;
   StartRules rules = StartRulesAt(text, s);
+  size_t run = DigitRun(text, s, end);
   uint16_t patterns = 0;
   for (Pat id : ids) {
-    if (MayTryAt(kPatterns[id], rules, text, s, end, digits_left)) patterns |= 1u << id;
+    if (MayTryAt(kPatterns[id], rules, text, s, end, digits_left, run)) patterns |= 1u << id;
   }
   return patterns;
 }
@@ -1590,9 +1590,13 @@ std::vector<PiiSpan> Redactor::FindOnce(std::string_view text) const {
   auto find_starts = [&](size_t begin, size_t end, std::span<const Pat> ids) {
     starts.clear();
     size_t digits_left = CountDigits(text.substr(begin, end - begin));  // in text[s, end)
-    for (size_t s = begin; s < end; digits_left -= IsDigit(text[s]), ++s) {
+    for (size_t s = begin; s < end;) {
       uint16_t patterns = PatternsToTry(ids, text, s, end, digits_left);
       if (patterns != 0) starts.push_back({s, patterns});
+      // PatternsToTry returns nothing for the other digits of a run.
+      size_t run = std::max<size_t>(DigitRun(text, s, end), 1);
+      digits_left -= IsDigit(text[s]) ? run : 0;
+      s += run;
     }
   };
   auto scan_anchored = [&](Pat id, size_t end) {
