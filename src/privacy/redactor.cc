@@ -521,9 +521,13 @@ bool IsStreetSuffix(std::string_view token) {
   while (!token.empty() && (token.back() == '.' || token.back() == ',')) token.remove_suffix(1);
   if (token.size() < 2 || token.size() > 9) return false;
   // The first letters of the suffixes below.
-  if (std::string_view("abcdhlprstwABCDHLPRSTW").find(token[0]) == std::string_view::npos) {
-    return false;
-  }
+  constexpr uint32_t kFirst = [] {
+    uint32_t mask = 0;
+    for (char c : std::string_view("abcdhlprstw")) mask |= 1u << (c - 'a');
+    return mask;
+  }();
+  char first = LowerAscii(token[0]);
+  if (first < 'a' || first > 'z' || (kFirst >> (first - 'a') & 1) == 0) return false;
   uint64_t h = LowerHead(token);
   switch (token.size()) {
     case 2:
@@ -1420,12 +1424,10 @@ bool UsAreaCodeAt(std::string_view text, size_t p, size_t end) {
 // Whether the regex of the anchored pattern `id` can match at text[s] (ending by `end`), judged
 // from the run of `run` digits there; false only where RE2 would find no match.
 bool MayMatchAt(Pat id, std::string_view text, size_t s, size_t end, size_t run) {
-  auto at = [&](size_t i, std::string_view chars) {
-    return i < end && chars.find(text[i]) != std::string_view::npos;
-  };
+  auto at = [&](size_t i, char a, char b) { return i < end && (text[i] == a || text[i] == b); };
   switch (id) {
     case kPatPhoneJp:  // \(?0… or 0…
-      return text[s] == '0' || (text[s] == '(' && at(s + 1, "0"));
+      return text[s] == '0' || (text[s] == '(' && at(s + 1, '0', '0'));
     case kPatPhoneIntl:  // \+\d…
       return s + 1 < end && IsDigit(text[s + 1]);
     case kPatPhoneUs:  // (?:1SEP?)?\(?[2-9]\d{2}…
@@ -1433,13 +1435,13 @@ bool MayMatchAt(Pat id, std::string_view text, size_t s, size_t end, size_t run)
       if (text[s] == '1') return run == 1 || UsAreaCodeAt(text, s + 1, end);
       return UsAreaCodeAt(text, s, end);
     case kPatCard:  // \d{13,19} or \d{4}[ \-]…
-      return run >= 13 || (run == 4 && at(s + 4, " -"));
+      return run >= 13 || (run == 4 && at(s + 4, ' ', '-'));
     case kPatMyNumber:  // \d{12} or \d{4}[ \-]…
-      return run >= 12 || (run == 4 && at(s + 4, " -"));
+      return run >= 12 || (run == 4 && at(s + 4, ' ', '-'));
     case kPatPostal:  // 〒… or \d{3}DASH\d{4} or \d{7}
       return run == 0 ? Is3(text, s, kPostalMark) : run == 3 || run >= 7;
     case kPatIpv4:  // \d{1,3}\.…
-      return run >= 1 && run <= 3 && at(s + run, ".");
+      return run >= 1 && run <= 3 && at(s + run, '.', '.');
     default:
       return true;
   }
@@ -1461,12 +1463,20 @@ uint16_t PatternsToTry(std::span<const Pat> ids, std::string_view text, size_t s
                        size_t digits_left) {
   // Inside a run of digits no start rule holds.
   if (s > 0 && IsDigit(text[s]) && IsDigit(text[s - 1])) return 0;
-  if (kFirstBytes[static_cast<unsigned char>(text[s])] == 0) return 0;
-  StartRules rules = StartRulesAt(text, s);
-  size_t run = DigitRun(text, s, end);
+  // The cheap conditions first: the first byte and the number of digits.
+  uint16_t first = kFirstBytes[static_cast<unsigned char>(text[s])];
   uint16_t patterns = 0;
   for (Pat id : ids) {
-    if (MayTryAt(kPatterns[id], rules, text, s, end, digits_left, run)) patterns |= 1u << id;
+    if ((first >> id & 1) != 0 && digits_left >= kPatterns[id].min_digits) patterns |= 1u << id;
+  }
+  if (patterns == 0) return 0;
+  StartRules rules = StartRulesAt(text, s);
+  size_t run = DigitRun(text, s, end);
+  for (Pat id : ids) {
+    if ((patterns >> id & 1) != 0 &&
+        !MayTryAt(kPatterns[id], rules, text, s, end, digits_left, run)) {
+      patterns &= static_cast<uint16_t>(~(1u << id));
+    }
   }
   return patterns;
 }
