@@ -479,9 +479,8 @@ bool StartStandsAlone(std::string_view text, size_t s, bool phone) {
   return true;
 }
 
-// The candidate text[s, e) stands alone: StartStandsAlone, and the same on its right.
-bool StandsAlone(std::string_view text, size_t s, size_t e, bool phone) {
-  if (!StartStandsAlone(text, s, phone)) return false;
+// The same on the right of a candidate ending before text[e].
+bool EndStandsAlone(std::string_view text, size_t e) {
   if (e < text.size()) {
     auto c = static_cast<unsigned char>(text[e]);
     if (IsWordByte(c)) return false;
@@ -492,6 +491,11 @@ bool StandsAlone(std::string_view text, size_t s, size_t e, bool phone) {
     }
   }
   return true;
+}
+
+// The candidate text[s, e) stands alone on both sides.
+bool StandsAlone(std::string_view text, size_t s, size_t e, bool phone) {
+  return StartStandsAlone(text, s, phone) && EndStandsAlone(text, e);
 }
 
 bool StartsWithPrefecture(std::string_view text) {
@@ -1447,6 +1451,44 @@ bool MayMatchAt(Pat id, std::string_view text, size_t s, size_t end, size_t run)
   }
 }
 
+// The length of the dash of the postal code pattern (MA_DASH) at text[i], or 0.
+size_t PostalDashLength(std::string_view text, size_t i) {
+  if (i < text.size() && text[i] == '-') return 1;
+  for (char32_t dash : {0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212, 0x30FC}) {
+    if (Is3(text, i, dash)) return 3;
+  }
+  return 0;
+}
+
+// Whether the match the regex of `id` would make at text[s] (ending by `end`; `run` digits there)
+// is certainly refused, for a reason its shape shows: a My Number grouped 4-4-4 with differing
+// separators or between further groups of the same kind, a postal code without 〒 whose last
+// digit is glued to what follows. True too where no such match exists.
+bool RefusedByShape(Pat id, std::string_view text, size_t s, size_t end, size_t run) {
+  switch (id) {
+    case kPatMyNumber: {
+      if (run != 4) return false;  // \d{12}; run 4: only \d{4}[ \-]\d{4}[ \-]\d{4}
+      if (s + 14 > end) return true;
+      char sep = text[s + 4];
+      if (text[s + 9] != sep) return true;
+      if (s + 15 < text.size() && text[s + 14] == sep && IsDigit(text[s + 15])) return true;
+      return s >= 2 && text[s - 1] == sep && IsDigit(text[s - 2]);
+    }
+    case kPatPostal: {  // \d{3}DASH\d{4} or \d{7} (〒 has run 0)
+      if (run == 0) return false;
+      size_t e = s + 7;
+      if (run == 3) {
+        size_t dash = PostalDashLength(text, s + 3);
+        if (dash == 0 || DigitRun(text, s + 3 + dash, end) < 4) return true;
+        e = s + 3 + dash + 4;
+      }
+      return !EndStandsAlone(text, e);
+    }
+    default:
+      return false;
+  }
+}
+
 // Whether a candidate of the anchored pattern `def` starting at text[s], with `digits_left` ASCII
 // digits in text[s, end), may be confirmed: the byte can begin a match, the validator's start rule
 // allows the position, there are enough digits, and the regex can match there. Where this is
@@ -1455,7 +1497,7 @@ bool MayTryAt(const PatternDef& def, const StartRules& rules, std::string_view t
               size_t end, size_t digits_left, size_t run) {
   return (kFirstBytes[static_cast<unsigned char>(text[s])] >> def.id & 1) != 0 &&
          Allows(rules, def.start) && digits_left >= def.min_digits &&
-         MayMatchAt(def.id, text, s, end, run);
+         MayMatchAt(def.id, text, s, end, run) && !RefusedByShape(def.id, text, s, end, run);
 }
 
 // The anchored patterns among `ids` worth running at text[s], a bit per pattern (MayTryAt).

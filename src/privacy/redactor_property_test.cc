@@ -162,19 +162,70 @@ TEST(RedactorPropertyTest, AnchoredPatternsSkipNoCandidate) {
   // Every other position must hold nothing a validator would confirm, for any region end: if a
   // pattern, a validator or a start rule changes, this finds the position that breaks.
   const Redactor& redactor = Redactor::Default();
-  const std::vector<std::string> symbols = {
-      " ",        " ",        "-",           ".",       "(",    ")",           "+",    "〒",
-      "〒 ",      "ー",       "−",           "‐",       "―",    ",",           ":",    "_",
-      "x",        "a",        "#",           "tel",     "TEL",  "fax",         "Tel.", "電話 ",
-      "card ",    "visa ",    "order ",      "ver ",    "zip ", "isbn ",       "郵便", "東京都",
-      " Main St", " Elm Ave", " 5th Avenue", ", Apt 4", "ｶﾞ",   "\xE2\x84\xAA"};
+  const std::vector<std::string> symbols = {" ",
+                                            " ",
+                                            "-",
+                                            ".",
+                                            "(",
+                                            ")",
+                                            "+",
+                                            "〒",
+                                            "〒 ",
+                                            "ー",
+                                            "−",
+                                            "‐",
+                                            "―",
+                                            ",",
+                                            ":",
+                                            "_",
+                                            "x",
+                                            "a",
+                                            "#",
+                                            "tel",
+                                            "TEL",
+                                            "fax",
+                                            "Tel.",
+                                            "電話 ",
+                                            "card ",
+                                            "visa ",
+                                            "order ",
+                                            "ver ",
+                                            "zip ",
+                                            "isbn ",
+                                            "郵便",
+                                            "東京都",
+                                            " Main St",
+                                            " Elm Ave",
+                                            " 5th Avenue",
+                                            ", Apt 4",
+                                            "ｶﾞ",
+                                            "\xE2\x84\xAA",
+                                            "7501-4217-7438",
+                                            "0317 9740 5429",
+                                            "100-0001"};
   // Starts that only some rules allow: a phone number right after "tel"/"fax", 〒 after a
-  // letter, a '(' or '+' first, a group after a separator.
-  for (const char* in :
-       {"TEL090-1234-5678", "fax03-1234-5678", "tel(03)1234-5678", "Tel+81 3-1234-5678",
-        "tel5551234567", "phone 1-800-555-0199", "x〒100-0001", "A〒 1000001", "(555) 123-4567",
-        "+1 (415) 555-0132", "card 4111-1111-1111-1111", "4111 1111 1111 1111 1234",
-        "1234 5678 9012", "IP 192.168.0.1", "a 221B Baker Street", "x 1600 Pennsylvania Ave"}) {
+  // letter, a '(' or '+' first, a group after a separator; and neighbours that only some shapes
+  // refuse: a My Number next to a digit across another separator, a postal code before ','.
+  for (const char* in : {"TEL090-1234-5678",
+                         "fax03-1234-5678",
+                         "tel(03)1234-5678",
+                         "Tel+81 3-1234-5678",
+                         "tel5551234567",
+                         "phone 1-800-555-0199",
+                         "x〒100-0001",
+                         "A〒 1000001",
+                         "(555) 123-4567",
+                         "+1 (415) 555-0132",
+                         "card 4111-1111-1111-1111",
+                         "4111 1111 1111 1111 1234",
+                         "1234 5678 9012",
+                         "IP 192.168.0.1",
+                         "a 221B Baker Street",
+                         "x 1600 Pennsylvania Ave",
+                         "1,7501-4217-7438",
+                         "0317 9740 5429,1",
+                         "〒100-0001,2",
+                         "zip 1000001,2"}) {
     ASSERT_EQ(redactor.CheckShortcuts(in), "") << "input: " << in;
   }
   std::mt19937 rng(31);
