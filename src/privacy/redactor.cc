@@ -404,7 +404,7 @@ re2::StringPiece Piece(std::string_view s) { return re2::StringPiece(s.data(), s
 // ---------------------------------------------------------------------------------------------
 // Helpers over the candidate text
 
-inline bool IsWordByte(unsigned char c) {
+constexpr bool IsWordByte(unsigned char c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
 }
 inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -1178,9 +1178,45 @@ size_t ScanDigitCluster(std::string_view text, size_t i, Windows* w) {
   return j;
 }
 
+// Bytes of the words ScanHouseNumber reads: letters, digits, '_', '\'', '.', '-', ','.
+constexpr std::array<bool, 256> kAddressWordByte = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = IsWordByte(static_cast<unsigned char>(c));
+  for (char c : std::string_view("'.-,")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+// The words ScanHouseNumber has read: consecutive house numbers ("4111 1111 1111") read the same
+// words after them again. Direct-mapped by the word's start.
+class AddressWords {
+ public:
+  // The end of the word at text[t] (up to 26 bytes of kAddressWordByte), and whether it is a
+  // street suffix.
+  size_t End(std::string_view text, size_t t, bool* suffix) {
+    Entry& e = entries_[t % entries_.size()];
+    if (e.start != t) {
+      size_t te = t;
+      while (te < text.size() && te - t <= 25 &&
+             kAddressWordByte[static_cast<unsigned char>(text[te])]) {
+        ++te;
+      }
+      e = {t, te, te > t && IsStreetSuffix(text.substr(t, te - t))};
+    }
+    *suffix = e.suffix;
+    return e.end;
+  }
+
+ private:
+  struct Entry {
+    size_t start = SIZE_MAX, end = 0;
+    bool suffix = false;
+  };
+  std::array<Entry, 16> entries_;
+};
+
 // A US house number at text[i] (a word start): up to six following words, one of them (not the
 // first) a street suffix.
-void ScanHouseNumber(std::string_view text, size_t i, Windows* w) {
+void ScanHouseNumber(std::string_view text, size_t i, AddressWords* words, Windows* w) {
   const size_t n = text.size();
   size_t j = i;
   while (j < n && IsDigit(text[j])) ++j;
@@ -1189,14 +1225,11 @@ void ScanHouseNumber(std::string_view text, size_t i, Windows* w) {
   while (j < n && text[j] != ' ' && j - number_end < 6) ++j;  // "221B", "12-3"
   size_t pos = j;
   for (int word = 0; word < 6 && pos < n && text[pos] == ' '; ++word) {
-    size_t t = pos + 1, te = t;
-    while (te < n && te - t <= 25 &&
-           (IsWordByte(static_cast<unsigned char>(text[te])) || text[te] == '\'' ||
-            text[te] == '.' || text[te] == '-' || text[te] == ',')) {
-      ++te;
-    }
+    size_t t = pos + 1;
+    bool suffix = false;
+    size_t te = words->End(text, t, &suffix);
     if (te == t) return;
-    if (word >= 1 && IsStreetSuffix(text.substr(t, te - t))) {
+    if (word >= 1 && suffix) {
       AddWindow(&w->address_us, i, std::min(n, te + 120));
       return;
     }
@@ -1258,11 +1291,12 @@ void FindWindows(std::string_view text, Windows* w) {
   size_t email_floor = 0;  // left edge for the next e-mail window
   size_t colon_floor = 0;  // IPv6 runs before this were scanned
   size_t next_number = 0;  // next ASCII digit or 丁 after a 市区町村郡 trigger
+  AddressWords words;
   for (size_t i = NextTrigger(text, 0); i < n; i = NextTrigger(text, i + 1)) {
     unsigned char c = data[i];
     if (IsDigit(static_cast<char>(c))) {
       bool word_start = i == 0 || !IsWordByte(static_cast<unsigned char>(text[i - 1]));
-      if (word_start) ScanHouseNumber(text, i, w);
+      if (word_start) ScanHouseNumber(text, i, &words, w);
       if (i >= cluster_end) cluster_end = ScanDigitCluster(text, i, w);
       // The other digits of this run start no word and lie in the cluster just scanned.
       while (i + 1 < n && IsDigit(text[i + 1])) ++i;
