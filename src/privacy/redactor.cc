@@ -9,7 +9,7 @@
 //    refused, scanning resumes one character later, so the cost stays O(region · longest
 //    candidate). The seven digit patterns and the US address only ever confirm a candidate that
 //    stands alone on its left (rule 2), so they run anchored, and only where a candidate may
-//    start with enough digits after it, in a shape the pattern can match (MayTryAt): the same
+//    start with enough digits after it, in a shape the pattern can match (PatternsToTry): the same
 //    candidates as a search, for a few RE2 calls per message; a cluster with no such position
 //    (`MA-2025-004512`) costs none. RedactorPropertyTest.AnchoredPatternsSkipNoCandidate checks
 //    the positions skipped.
@@ -158,6 +158,7 @@ enum class Start : uint8_t {
   kAloneOrMark,   // kAlone, or at 〒: ValidPostal checks the digits after the mark instead
   kAfterNonWord,  // the validator refuses a start after a letter, digit or '_'
 };
+constexpr size_t kStartCount = 5;
 
 struct PatternDef {
   Pat id;
@@ -1428,22 +1429,6 @@ StartRules StartRulesAt(std::string_view text, size_t s) {
   return r;
 }
 
-bool Allows(const StartRules& r, Start start) {
-  switch (start) {
-    case Start::kAnywhere:
-      return true;
-    case Start::kAlone:
-      return r.alone;
-    case Start::kAlonePhone:
-      return r.alone_phone;
-    case Start::kAloneOrMark:
-      return r.postal_mark || r.alone;
-    case Start::kAfterNonWord:
-      return r.after_non_word;
-  }
-  return true;
-}
-
 // The number of ASCII digits from text[p] on, stopping at `end`.
 size_t DigitRun(std::string_view text, size_t p, size_t end) {
   size_t q = p;
@@ -1523,34 +1508,47 @@ bool RefusedByShape(Pat id, std::string_view text, size_t s, size_t end, size_t 
   }
 }
 
-// Whether a candidate of the anchored pattern `def` starting at text[s], with `digits_left` ASCII
-// digits in text[s, end), may be confirmed: the byte can begin a match, the validator's start rule
-// allows the position, there are enough digits, and the regex can match there. Where this is
-// false, RE2 finds no match or the validator refuses it, so the pattern need not run there.
-bool MayTryAt(const PatternDef& def, const StartRules& rules, std::string_view text, size_t s,
-              size_t end, size_t digits_left, size_t run) {
-  return (kFirstBytes[static_cast<unsigned char>(text[s])] >> def.id & 1) != 0 &&
-         Allows(rules, def.start) && digits_left >= def.min_digits &&
-         MayMatchAt(def.id, text, s, end, run) && !RefusedByShape(def.id, text, s, end, run);
+// The patterns with each start rule, a bit per pattern.
+constexpr auto kPatternsByStart = [] {
+  std::array<uint16_t, kStartCount> masks{};
+  for (const PatternDef& def : kPatterns) {
+    masks[static_cast<size_t>(def.start)] |= static_cast<uint16_t>(1u << def.id);
+  }
+  return masks;
+}();
+
+// The patterns whose validators' start rules allow a candidate at a position.
+uint16_t AllowedBy(const StartRules& r) {
+  auto with = [](Start start) { return kPatternsByStart[static_cast<size_t>(start)]; };
+  return with(Start::kAnywhere) | (r.alone ? with(Start::kAlone) : 0) |
+         (r.alone_phone ? with(Start::kAlonePhone) : 0) |
+         (r.postal_mark || r.alone ? with(Start::kAloneOrMark) : 0) |
+         (r.after_non_word ? with(Start::kAfterNonWord) : 0);
 }
 
-// The anchored patterns among `ids` worth running at text[s], a bit per pattern (MayTryAt).
+// The anchored patterns among `ids` worth running at text[s], a bit per pattern: those whose
+// match can begin with the byte there, whose validator's start rule allows the position, with
+// enough ASCII digits in text[s, end) (`digits_left`), where the regex can match
+// (MayMatchAt) and the shape of the match is not refused (RefusedByShape). Where a pattern is
+// left out, RE2 finds no match or the validator refuses it, so it need not run there.
 uint16_t PatternsToTry(std::span<const Pat> ids, std::string_view text, size_t s, size_t end,
                        size_t digits_left) {
   // Inside a run of digits no start rule holds.
   if (s > 0 && IsDigit(text[s]) && IsDigit(text[s - 1])) return 0;
-  // The cheap conditions first: the first byte and the number of digits.
+  // The cheap conditions first.
   uint16_t first = kFirstBytes[static_cast<unsigned char>(text[s])];
+  if (first == 0) return 0;
   uint16_t patterns = 0;
   for (Pat id : ids) {
     if ((first >> id & 1) != 0 && digits_left >= kPatterns[id].min_digits) patterns |= 1u << id;
   }
   if (patterns == 0) return 0;
-  StartRules rules = StartRulesAt(text, s);
+  patterns &= AllowedBy(StartRulesAt(text, s));
+  if (patterns == 0) return 0;
   size_t run = DigitRun(text, s, end);
   for (Pat id : ids) {
     if ((patterns >> id & 1) != 0 &&
-        !MayTryAt(kPatterns[id], rules, text, s, end, digits_left, run)) {
+        (!MayMatchAt(id, text, s, end, run) || RefusedByShape(id, text, s, end, run))) {
       patterns &= static_cast<uint16_t>(~(1u << id));
     }
   }
@@ -1670,7 +1668,7 @@ std::vector<PiiSpan> Redactor::FindOnce(std::string_view text) const {
     }
   };
   // A pattern whose validator fixes where a candidate may start runs anchored at the positions
-  // where MayTryAt holds. A search would also find matches elsewhere, and the validator would
+  // PatternsToTry lists. A search would also find matches elsewhere, and the validator would
   // refuse each and move on one character, so the confirmed candidates are the same.
   std::vector<StartPoint>& starts = scratch.starts;
   auto find_starts = [&](size_t begin, size_t end, std::span<const Pat> ids) {
