@@ -59,8 +59,8 @@ Lang DetectLanguage(std::string_view text) {
     in_token = false;
   };
   while (left > 0) {
-    char32_t cp;
-    int n = DecodeUtf8(p, left, &cp);
+    char32_t cp = *p;
+    int n = cp < 0x80 ? 1 : DecodeUtf8(p, left, &cp);  // ASCII needs no decoding
     if (n <= 0) {  // invalid byte: skip it
       ++p;
       --left;
@@ -70,7 +70,11 @@ Lang DetectLanguage(std::string_view text) {
     p += n;
     left -= static_cast<size_t>(n);
     char32_t c = cp;
-    if (IsLatinLetter(c)) {
+    if (c >= 0x3000 && c < 0xFF00) {
+      // Kana, kanji and CJK punctuation: no Latin letter, digit or joiner lives here.
+      end_token();
+      if (IsJapaneseCodepoint(c)) japanese = true;
+    } else if (IsLatinLetter(c)) {
       in_token = true;
       ++letters;
     } else if (IsDigit(c)) {

@@ -2,12 +2,15 @@
 // Sanitize never crashes, its output is valid UTF-8, spans are sorted, disjoint and inside the
 // input, and redaction is a fixed point (redacting the output again changes nothing).
 #include <chrono>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/normalize.h"
 #include "core/utf8.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "privacy/sanitize.h"
 
 namespace mangaassist::privacy {
@@ -152,6 +155,160 @@ TEST(RedactorPropertyTest, FuzzerFindings) {
       "c*apinele.com++8121111191, pho 4111111111,::ho 4111111111,::honma@axample.com+0 1211191, "
       "pho 4onma@axample.com+0 1211191, pho 4111111515 1&5 0199",
       core::InvalidUtf8::kReject);
+}
+
+TEST(RedactorPropertyTest, AnchoredPatternsSkipNoCandidate) {
+  // The digit patterns and the US address run only where a candidate may start (redactor.cc).
+  // Every other position must hold nothing a validator would confirm, for any region end: if a
+  // pattern, a validator or a start rule changes, this finds the position that breaks.
+  const Redactor& redactor = Redactor::Default();
+  const std::vector<std::string> symbols = {" ",
+                                            " ",
+                                            "-",
+                                            ".",
+                                            "(",
+                                            ")",
+                                            "+",
+                                            "〒",
+                                            "〒 ",
+                                            "ー",
+                                            "−",
+                                            "‐",
+                                            "―",
+                                            ",",
+                                            ":",
+                                            "_",
+                                            "x",
+                                            "a",
+                                            "#",
+                                            "tel",
+                                            "TEL",
+                                            "fax",
+                                            "Tel.",
+                                            "電話 ",
+                                            "card ",
+                                            "visa ",
+                                            "order ",
+                                            "ver ",
+                                            "zip ",
+                                            "isbn ",
+                                            "郵便",
+                                            "東京都",
+                                            " Main St",
+                                            " Elm Ave",
+                                            " 5th Avenue",
+                                            ", Apt 4",
+                                            "ｶﾞ",
+                                            "\xE2\x84\xAA",
+                                            "7501-4217-7438",
+                                            "0317 9740 5429",
+                                            "100-0001"};
+  // Starts that only some rules allow: a phone number right after "tel"/"fax", 〒 after a
+  // letter, a '(' or '+' first, a group after a separator; and neighbours that only some shapes
+  // refuse: a My Number next to a digit across another separator, a postal code before ','.
+  for (const char* in : {"TEL090-1234-5678",
+                         "fax03-1234-5678",
+                         "tel(03)1234-5678",
+                         "Tel+81 3-1234-5678",
+                         "tel5551234567",
+                         "phone 1-800-555-0199",
+                         "x〒100-0001",
+                         "A〒 1000001",
+                         "(555) 123-4567",
+                         "+1 (415) 555-0132",
+                         "card 4111-1111-1111-1111",
+                         "4111 1111 1111 1111 1234",
+                         "1234 5678 9012",
+                         "IP 192.168.0.1",
+                         "a 221B Baker Street",
+                         "x 1600 Pennsylvania Ave",
+                         "1,7501-4217-7438",
+                         "0317 9740 5429,1",
+                         "〒100-0001,2",
+                         "zip 1000001,2"}) {
+    ASSERT_EQ(redactor.CheckShortcuts(in), "") << "input: " << in;
+  }
+  std::mt19937 rng(31);
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string in;
+    size_t n = rng() % 28;
+    for (size_t i = 0; i < n; ++i) {
+      in += (rng() % 5 < 3) ? std::string(1, static_cast<char>('0' + rng() % 10))
+                            : symbols[rng() % symbols.size()];
+    }
+    ASSERT_EQ(redactor.CheckShortcuts(in), "") << "input: " << in;
+  }
+  std::ifstream eval(std::string(MANGAASSIST_SOURCE_DIR) + "/tests/data/pii_eval.jsonl");
+  ASSERT_TRUE(eval);
+  std::string line;
+  while (std::getline(eval, line)) {
+    if (line.empty()) continue;
+    auto text = core::Normalize(nlohmann::json::parse(line).at("text").get<std::string>());
+    ASSERT_TRUE(text.ok());
+    ASSERT_EQ(redactor.CheckShortcuts(text->text), "") << "input: " << text->text;
+  }
+}
+
+TEST(RedactorPropertyTest, KeywordScannerAgreesWithTheKeywordRegex) {
+  // Keywords in any case, glued to letters, digits or brackets, cut short, in Japanese, and
+  // with the characters RE2's case folding adds (KELVIN SIGN for k, LONG S for s).
+  const Redactor& redactor = Redactor::Default();
+  const std::vector<std::string> parts = {"tel",
+                                          "TEL",
+                                          "Tel",
+                                          "telephone",
+                                          "phone",
+                                          "call",
+                                          "card",
+                                          "CARD",
+                                          "my number",
+                                          "my",
+                                          "number",
+                                          "zip",
+                                          "zip code",
+                                          "code",
+                                          "order",
+                                          "track",
+                                          "tracking",
+                                          "trac",
+                                          "\xE2\x84\xAA",
+                                          "sms",
+                                          "\xC5\xBFms",
+                                          "sku",
+                                          "ups",
+                                          "usps",
+                                          "ver",
+                                          "version",
+                                          "isbn",
+                                          "電話",
+                                          "カード",
+                                          "マイナンバーカード",
+                                          "マイナンバー",
+                                          "〒",
+                                          "追跡",
+                                          "注文",
+                                          " ",
+                                          " ",
+                                          "x",
+                                          "_",
+                                          "1",
+                                          "[",
+                                          "]",
+                                          "-",
+                                          ".",
+                                          "s",
+                                          "k",
+                                          "ing",
+                                          "er",
+                                          "\xE3\x81",
+                                          "ｶ"};
+  std::mt19937 rng(41);
+  for (int iter = 0; iter < 1500; ++iter) {
+    std::string in;
+    size_t n = rng() % 10;
+    for (size_t i = 0; i < n; ++i) in += parts[rng() % parts.size()];
+    ASSERT_EQ(redactor.CheckShortcuts(in), "") << "input: " << in;
+  }
 }
 
 TEST(RedactorPropertyTest, LongInputsAreLinear) {
