@@ -59,6 +59,17 @@ Lang DetectLanguage(std::string_view text) {
     in_token = false;
   };
   while (left > 0) {
+    // Once kana or kanji were seen only an English word can change the answer, and no character
+    // with a lead byte in E0..EE (U+0800..U+EFFF: no Latin letter, digit or joiner; full-width
+    // forms start with EF) can be part of one: skip it whole. An ill-formed sequence of a lead
+    // and two continuation bytes would end the token byte by byte, which is the same.
+    if (japanese && left >= 3 && p[0] >= 0xE0 && p[0] <= 0xEE && (p[1] & 0xC0) == 0x80 &&
+        (p[2] & 0xC0) == 0x80) {
+      end_token();
+      p += 3;
+      left -= 3;
+      continue;
+    }
     char32_t cp = *p;
     int n = cp < 0x80 ? 1 : DecodeUtf8(p, left, &cp);  // ASCII needs no decoding
     if (n <= 0) {  // invalid byte: skip it
