@@ -122,6 +122,57 @@ TEST_F(ServerTest, ServesKeepAliveRequestsAndEchoesRequestId) {
   }
 }
 
+TEST_F(ServerTest, PipelinedRequestsInOneWriteAreAnsweredInOrder) {
+  StartServer();
+  RawClient c(server_->port());
+  std::string bytes;
+  for (int i = 0; i < 4; ++i) {
+    bytes += Post("/echo", "{\"n\":" + std::to_string(i) + "}",
+                  "X-Request-Id: pipe-" + std::to_string(i) + "\r\n");
+  }
+  c.Send(bytes);  // four requests, header and body of each, in one segment
+  for (int i = 0; i < 4; ++i) {
+    bhttp::response<bhttp::string_body> res;
+    ASSERT_TRUE(c.Read(&res)) << i;
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_EQ(res["X-Request-Id"], "pipe-" + std::to_string(i));
+    EXPECT_EQ(nlohmann::json::parse(res.body())["body"], "{\"n\":" + std::to_string(i) + "}");
+  }
+}
+
+TEST_F(ServerTest, BodyArrivingAfterTheHeaderInPiecesIsReadWhole) {
+  StartServer();
+  RawClient c(server_->port());
+  const std::string body = R"({"message":"split across three writes"})";
+  std::string bytes = Post("/echo", body);
+  size_t header_end = bytes.find("\r\n\r\n") + 4;
+  c.Send(bytes.substr(0, header_end + 5));  // the header and the first bytes of the body
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  c.Send(bytes.substr(header_end + 5, 10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  c.Send(bytes.substr(header_end + 15));
+  bhttp::response<bhttp::string_body> res;
+  ASSERT_TRUE(c.Read(&res));
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(nlohmann::json::parse(res.body())["body"], body);
+  // The connection is still usable.
+  c.Send(Post("/echo", "{}"));
+  bhttp::response<bhttp::string_body> next;
+  ASSERT_TRUE(c.Read(&next));
+  EXPECT_EQ(nlohmann::json::parse(next.body())["body"], "{}");
+}
+
+TEST_F(ServerTest, ChunkedRequestBodyWithTheHeaderIsDecoded) {
+  StartServer();
+  RawClient c(server_->port());
+  c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n");
+  bhttp::response<bhttp::string_body> res;
+  ASSERT_TRUE(c.Read(&res));
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(nlohmann::json::parse(res.body())["body"], "{\"a\":1}");
+}
+
 TEST_F(ServerTest, MalformedRequestIdIsReplacedByAGeneratedOne) {
   StartServer();
   RawClient c(server_->port());
