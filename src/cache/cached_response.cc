@@ -1,6 +1,7 @@
 #include "cache/cached_response.h"
 
 #include "nlohmann/json.hpp"
+#include "simdjson.h"
 
 namespace mangaassist::cache {
 namespace {
@@ -38,27 +39,33 @@ std::string EncodeCachedResponse(const CachedResponse& r) {
 }
 
 absl::StatusOr<CachedResponse> DecodeCachedResponse(std::string_view bytes) {
-  nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  // simdjson, with one parser per thread (it keeps its buffers): this runs on every cache hit.
+  thread_local simdjson::dom::parser parser;
   auto bad = [](const char* why) {
     return absl::InvalidArgumentError(std::string("cached response: ") + why);
   };
-  if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
-  if (auto v = j.find("v"); v == j.end() || !v->is_number_integer() || v->get<int>() != kVersion) {
+  simdjson::dom::element doc;
+  simdjson::dom::object obj;
+  if (parser.parse(bytes.data(), bytes.size(), true).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(obj) != simdjson::SUCCESS) {
+    return bad("not a JSON object");
+  }
+  int64_t version = 0;
+  if (obj["v"].get_int64().get(version) != simdjson::SUCCESS || version != kVersion) {
     return bad("unknown version");
   }
-  // Checked field by field: no exceptions on the request path.
-  auto str = [&j](const char* k, std::string* out) {
-    auto it = j.find(k);
-    if (it == j.end() || !it->is_string()) return false;
-    *out = it->get<std::string>();
+  auto str = [&obj](const char* k, std::string* out) {
+    std::string_view v;
+    if (obj[k].get_string().get(v) != simdjson::SUCCESS) return false;
+    out->assign(v);
     return true;
   };
-  auto ints = [&j](const char* k, int64_t* out, size_t n) {
-    auto it = j.find(k);
-    if (it == j.end() || !it->is_array() || it->size() != n) return false;
-    for (size_t i = 0; i < n; ++i) {
-      if (!(*it)[i].is_number_integer()) return false;
-      out[i] = (*it)[i].get<int64_t>();
+  auto ints = [&obj](const char* k, int64_t* out, size_t n) {
+    simdjson::dom::array a;
+    if (obj[k].get_array().get(a) != simdjson::SUCCESS || a.size() != n) return false;
+    size_t i = 0;
+    for (simdjson::dom::element e : a) {
+      if (e.get_int64().get(out[i++]) != simdjson::SUCCESS) return false;
     }
     return true;
   };
@@ -69,9 +76,7 @@ absl::StatusOr<CachedResponse> DecodeCachedResponse(std::string_view bytes) {
       !str("finish", &r.finish_reason) || !ints("usage", u, 4) || !ints("cost_nanos", c, 4)) {
     return bad("missing or mistyped field");
   }
-  if (auto it = j.find("created_ms"); it != j.end() && it->is_number_integer()) {
-    created = it->get<int64_t>();
-  }
+  if (obj["created_ms"].get_int64().get(created) != simdjson::SUCCESS) created = 0;
   if (!ParseRoute(route, &r.route)) return bad("unknown route");
   r.usage = {u[0], u[1], u[2], u[3]};
   r.llm_input = core::Money::FromNanos(c[0]);
