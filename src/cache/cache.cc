@@ -50,17 +50,27 @@ absl::StatusOr<std::string> Cache::GetOrCompute(
     Keyspace ks, std::string_view key, absl::Duration ttl,
     absl::FunctionRef<absl::StatusOr<std::string>()> compute) {
   if (absl::Status s = CheckTtl(ttl); !s.ok()) return s;
+  return GetOrComputeWithTtl(ks, key, [&]() -> absl::StatusOr<Computed> {
+    absl::StatusOr<std::string> computed = compute();
+    if (!computed.ok()) return computed.status();
+    return Computed{*std::move(computed), ttl};
+  });
+}
+
+absl::StatusOr<std::string> Cache::GetOrComputeWithTtl(
+    Keyspace ks, std::string_view key, absl::FunctionRef<absl::StatusOr<Computed>()> compute) {
   absl::StatusOr<std::string> cached = Get(ks, key);
   if (cached.ok()) return cached;
   const std::string flight_key = absl::StrCat(core::ToAbsl(KeyspacePrefix(ks)), core::ToAbsl(key));
   return flight_.Do(flight_key, [&]() -> absl::StatusOr<std::string> {
     // A leader that arrives just after another flight finished finds its value here, so a
     // burst of misses computes once even when it straddles two flights.
-    absl::StatusOr<std::string> again = Get(ks, key);
+    absl::StatusOr<std::string> again = Recheck(ks, key);
     if (again.ok()) return again;
-    absl::StatusOr<std::string> computed = compute();
-    if (computed.ok()) (void)Set(ks, key, *computed, ttl);
-    return computed;
+    absl::StatusOr<Computed> computed = compute();
+    if (!computed.ok()) return computed.status();
+    if (computed->ttl > absl::ZeroDuration()) (void)Set(ks, key, computed->value, computed->ttl);
+    return std::move(computed->value);
   });
 }
 

@@ -86,6 +86,24 @@ class Cache {
       Keyspace ks, std::string_view key, absl::Duration ttl,
       absl::FunctionRef<absl::StatusOr<std::string>()> compute);
 
+  // A computed value and how long to keep it.
+  struct Computed {
+    std::string value;
+    absl::Duration ttl;  // > 0; a non-positive TTL returns the value without storing it
+  };
+  // GetOrCompute for values whose lifetime depends on what was computed (a list of promotions
+  // must not outlive the earliest end among them): `compute` returns the TTL with the value.
+  absl::StatusOr<std::string> GetOrComputeWithTtl(
+      Keyspace ks, std::string_view key, absl::FunctionRef<absl::StatusOr<Computed>()> compute);
+
+ protected:
+  // The second look inside a flight (a leader that arrives just after another flight finished
+  // finds the value there). A wrapper that counts lookups overrides it to skip the count, so one
+  // miss is counted once.
+  virtual absl::StatusOr<std::string> Recheck(Keyspace ks, std::string_view key) {
+    return Get(ks, key);
+  }
+
  private:
   SingleFlight flight_;
 };

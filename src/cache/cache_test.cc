@@ -191,6 +191,32 @@ TEST_P(CacheTest, GetOrComputeNeverStoresErrors) {
   EXPECT_EQ(cache_->Get(Keyspace::kProduct, "p").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_P(CacheTest, GetOrComputeWithTtlKeepsTheValueForTheTtlItComputed) {
+  int calls = 0;
+  auto compute = [&]() -> absl::StatusOr<Cache::Computed> {
+    ++calls;
+    return Cache::Computed{"v" + std::to_string(calls), absl::Seconds(1)};
+  };
+  EXPECT_EQ(cache_->GetOrComputeWithTtl(Keyspace::kPromo, "p", compute).value_or("?"), "v1");
+  AdvanceTime(absl::Milliseconds(300));
+  EXPECT_EQ(cache_->GetOrComputeWithTtl(Keyspace::kPromo, "p", compute).value_or("?"), "v1");
+  AdvanceTime(absl::Milliseconds(800));  // past the computed second, long before any default
+  EXPECT_EQ(cache_->GetOrComputeWithTtl(Keyspace::kPromo, "p", compute).value_or("?"), "v2");
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_P(CacheTest, GetOrComputeWithTtlStoresNothingForANonPositiveTtl) {
+  int calls = 0;
+  auto compute = [&]() -> absl::StatusOr<Cache::Computed> {
+    ++calls;
+    return Cache::Computed{"now only", absl::ZeroDuration()};
+  };
+  EXPECT_EQ(cache_->GetOrComputeWithTtl(Keyspace::kPromo, "q", compute).value_or("?"), "now only");
+  EXPECT_EQ(cache_->GetOrComputeWithTtl(Keyspace::kPromo, "q", compute).value_or("?"), "now only");
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(cache_->Get(Keyspace::kPromo, "q").status().code(), absl::StatusCode::kNotFound);
+}
+
 // 1,000 concurrent misses on one key: exactly one computation, everyone gets its value.
 TEST_P(CacheTest, StampedeOfAThousandMissesComputesOnce) {
   constexpr int kThreads = 1000;

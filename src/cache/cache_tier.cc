@@ -73,6 +73,12 @@ class InstrumentedCache final : public Cache {
   }
   std::vector<KeyspaceHealth> Health() const override { return inner_->Health(); }
 
+ protected:
+  // GetOrCompute's second look is not a second lookup: count each miss once.
+  absl::StatusOr<std::string> Recheck(Keyspace ks, std::string_view key) override {
+    return inner_->Get(ks, key);
+  }
+
  private:
   std::unique_ptr<Cache> inner_;
   LookupMetrics metrics_;

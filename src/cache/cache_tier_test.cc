@@ -93,6 +93,26 @@ TEST(CacheTierTest, LookupsAreCountedPerKeyspaceAndResult) {
             std::string::npos);
 }
 
+// GetOrCompute looks twice on a miss (before and inside the flight); it is one lookup.
+TEST(CacheTierTest, GetOrComputeCountsOneMissThenOneHit) {
+  core::Config cfg = core::DefaultConfig();
+  core::ManualClock clock;
+  core::Registry metrics;
+  auto tier = NewCacheTier(cfg.cache, &clock, &metrics);
+  ASSERT_TRUE(tier.ok());
+  auto compute = []() -> absl::StatusOr<std::string> { return std::string("card"); };
+  ASSERT_TRUE((*tier)->GetOrCompute(Keyspace::kProduct, "k", absl::Minutes(1), compute).ok());
+  ASSERT_TRUE((*tier)->GetOrCompute(Keyspace::kProduct, "k", absl::Minutes(1), compute).ok());
+  auto count = [&](const char* result) {
+    return metrics
+        .GetCounter("mangaassist_cache_requests_total", "",
+                    {{"keyspace", "product"}, {"result", result}})
+        .Value();
+  };
+  EXPECT_EQ(count("miss"), 1);
+  EXPECT_EQ(count("hit"), 1);
+}
+
 }  // namespace
 }  // namespace mangaassist::cache
 

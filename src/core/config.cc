@@ -806,6 +806,7 @@ void ReadConfig(const YAML::Node& root, LoadContext* ctx, Config* cfg) {
     MapReader p = r.Child("responder");
     p.String("catalog", &cfg->responder.catalog);
     p.String("templates", &cfg->responder.templates);
+    p.String("promotions", &cfg->responder.promotions);
     p.Finish();
   }
   // --- normalize (issue 3) ----------------------------------------------------------------

@@ -76,6 +76,8 @@ struct IntentConfig {
 struct ResponderConfig {
   std::string catalog = "catalog/catalog.jsonl";         // relative to data_dir
   std::string templates = "templates/extractive.yaml";   // relative to data_dir
+  // The store's promotions (rag/promotions.h), relative to data_dir; "" = none run.
+  std::string promotions = "promotions/promotions.yaml";
 };
 
 // The `call` stage of the native /v1/chat: which model alias answers each tier, and the budget

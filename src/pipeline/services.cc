@@ -10,19 +10,21 @@
 #include "control/configured.h"
 #include "control/flags.h"
 #include "control/traffic.h"
+#include "core/pricing.h"
 #include "intent/classifier.h"
 #include "intent/drift.h"
-#include "core/pricing.h"
 #include "llm/extractive/extractive_responder.h"
 #include "llm/models.h"
 #include "llm/token_estimator.h"
+#include "rag/catalog.h"
+#include "rag/promotions.h"
+#include "rag/store_lookup.h"
+#include "spdlog/spdlog.h"
 #include "telemetry/baseline.h"
 #include "telemetry/event_builder.h"
 #include "telemetry/recorder.h"
 #include "telemetry/redis_stream_sink.h"
 #include "telemetry/sqlite_sink.h"
-#include "rag/catalog.h"
-#include "spdlog/spdlog.h"
 
 namespace mangaassist::pipeline {
 
@@ -161,8 +163,31 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* c
   }
   s->catalog = std::move(*catalog);
 
+  auto tier = cache::NewCacheTier(config->cache, clock, metrics);
+  if (!tier.ok()) return tier.status();
+  s->cache = *std::move(tier);
+  rag::StoreLookupOptions lookup;
+  lookup.cache = s->cache.get();
+  s->catalog_origin = rag::NewCatalogOrigin(s->catalog.get());
+  lookup.catalog = s->catalog_origin.get();
+  if (!config->responder.promotions.empty()) {
+    auto promotions = rag::PromotionSet::LoadFile(config->DataPath(config->responder.promotions));
+    if (!promotions.ok()) return promotions.status();
+    s->promotions = *std::move(promotions);
+    s->promotion_origin = rag::NewPromotionOrigin(s->promotions.get());
+    lookup.promotions = s->promotion_origin.get();
+  }
+  lookup.clock = clock;
+  const auto ttl = [&](cache::Keyspace ks) {
+    return config->cache.Keyspace(cache::KeyspaceName(ks)).ttl;
+  };
+  lookup.product_ttl = ttl(cache::Keyspace::kProduct);
+  lookup.reco_ttl = ttl(cache::Keyspace::kReco);
+  lookup.promo_ttl = ttl(cache::Keyspace::kPromo);
+  s->store_lookup = std::make_unique<rag::StoreLookup>(lookup);
+
   auto responder = llm::ExtractiveResponder::Create(
-      s->catalog.get(), config->DataPath(config->responder.templates));
+      s->catalog.get(), config->DataPath(config->responder.templates), s->store_lookup.get());
   if (!responder.ok()) return responder.status();
   s->responder = std::move(*responder);
   auto prices = core::PriceTable::LoadFile(config->DataPath(config->pricing_file));
@@ -195,9 +220,6 @@ absl::StatusOr<std::unique_ptr<Services>> Services::Create(const core::Config* c
                       : intent::DriftReference::kFirstWindow;
     s->intent_drift = std::make_unique<intent::DriftMonitor>(std::move(labels), d, metrics);
   }
-  auto tier = cache::NewCacheTier(config->cache, clock, metrics);
-  if (!tier.ok()) return tier.status();
-  s->cache = *std::move(tier);
   if (std::find(stages.begin(), stages.end(), "reserve") != stages.end() ||
       !config->auth.keys.empty()) {
     // Every breaker transition goes to the audit trail (the seed's CloudTrail on every breaker

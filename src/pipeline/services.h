@@ -11,7 +11,13 @@
 #include "core/config.h"
 #include "core/metrics.h"
 
-namespace mangaassist::rag { class Catalog; }
+namespace mangaassist::rag {
+class Catalog;
+class CatalogOrigin;
+class PromotionOrigin;
+class PromotionSet;
+class StoreLookup;
+}  // namespace mangaassist::rag
 namespace mangaassist::cache { class Cache; }
 namespace mangaassist::llm {
 class ExtractiveResponder;
@@ -42,6 +48,15 @@ struct Services {
   const core::Clock* clock = &core::SystemClock();
   core::Registry* metrics = nullptr;
   std::unique_ptr<rag::Catalog> catalog;
+  // US-03: the shared cache tier (config.cache; in-process unless keyspaces name Redis), and the
+  // read-through product:/reco:/promo: lookups over it that the responder's product,
+  // recommendation and promotion answers use, with their origins (the catalog and
+  // config.responder.promotions). Declared before the responder: destroyed after it.
+  std::unique_ptr<cache::Cache> cache;
+  std::unique_ptr<rag::PromotionSet> promotions;  // null when config.responder.promotions is ""
+  std::unique_ptr<rag::CatalogOrigin> catalog_origin;
+  std::unique_ptr<rag::PromotionOrigin> promotion_origin;
+  std::unique_ptr<rag::StoreLookup> store_lookup;
   std::unique_ptr<llm::ExtractiveResponder> responder;
   std::unique_ptr<core::PriceTable> prices;  // config.pricing_file
   std::unique_ptr<llm::Models> models;       // providers and aliases (after responder, prices)
@@ -51,8 +66,6 @@ struct Services {
   // through `flags->Current()`. The audit log is created first and destroyed last.
   std::unique_ptr<control::AuditLog> audit;
   std::unique_ptr<control::FlagEvaluator> flags;  // audits into `audit`
-  // US-03: the shared cache tier (config.cache; in-process unless keyspaces name Redis).
-  std::unique_ptr<cache::Cache> cache;
   // US-02, when the pipeline has an `intent` stage: the classifier (config.intent.model) and the
   // drift monitor of its labels and languages.
   std::unique_ptr<intent::Classifier> intent;
@@ -71,8 +84,8 @@ struct Services {
   Services(Services&&) noexcept;
   Services& operator=(Services&&) noexcept;
 
-  // Loads the catalog, templates and prices named by `config` and creates its providers. `config`, `metrics` and `clock` must
-  // outlive the Services.
+  // Loads the catalog, promotions, templates and prices named by `config`, builds the cache tier
+  // and creates its providers. `config`, `metrics` and `clock` must outlive the Services.
   // `simulation` (may be null) is handed to the `simulated` providers (offline replay); it must
   // outlive the Services.
   static absl::StatusOr<std::unique_ptr<Services>> Create(const core::Config* config,

@@ -899,10 +899,12 @@ std::string ReadBool(const object& obj, const char* key, bool* out) {
   return {};
 }
 
-std::string ParseRow(simdjson::dom::parser& parser, std::string_view line, CatalogEntry* e) {
+// `padded`: the line sits inside a padded buffer (the whole file), so no copy is needed.
+std::string ParseRow(simdjson::dom::parser& parser, std::string_view line, bool padded,
+                     CatalogEntry* e) {
   element doc;
-  // The line sits inside a padded buffer holding the whole file, so no copy is needed.
-  if (auto err = parser.parse(line.data(), line.size(), false).get(doc); err != simdjson::SUCCESS) {
+  if (auto err = parser.parse(line.data(), line.size(), !padded).get(doc);
+      err != simdjson::SUCCESS) {
     return absl::StrCat("invalid JSON (", simdjson::error_message(err), ")");
   }
   object obj;
@@ -931,6 +933,15 @@ std::string ParseRow(simdjson::dom::parser& parser, std::string_view line, Catal
 }
 
 }  // namespace
+
+absl::StatusOr<CatalogEntry> ParseCatalogRow(std::string_view json) {
+  thread_local simdjson::dom::parser parser;
+  CatalogEntry e;
+  if (std::string why = ParseRow(parser, json, /*padded=*/false, &e); !why.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("catalog row: ", why));
+  }
+  return e;
+}
 
 absl::StatusOr<std::unique_ptr<Catalog>> Catalog::FromEntries(std::vector<CatalogEntry> entries) {
   auto index = std::make_unique<Index>();
@@ -971,7 +982,7 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::LoadJsonl(const std::string& p
     if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
 
     CatalogEntry e;
-    std::string why = ParseRow(parser, line, &e);
+    std::string why = ParseRow(parser, line, /*padded=*/true, &e);
     if (why.empty()) {
       auto [it, inserted] = first_line.try_emplace(e.id, line_no);
       if (!inserted) {

@@ -67,6 +67,10 @@ struct CatalogMatch {
   int score = 0;
 };
 
+// Parses one row in the shape of catalog.jsonl (the product: cache stores cards this way), with
+// LoadJsonl's checks. InvalidArgument with the reason otherwise. Thread-safe.
+absl::StatusOr<CatalogEntry> ParseCatalogRow(std::string_view json);
+
 class Catalog {
  public:
   // Reads one JSON object per line (the shape of data/catalog/catalog.jsonl). Lines that are not

@@ -3,8 +3,9 @@
 // [admit, normalize, cache, call, cache_fill, record]. The second identical question — native,
 // OpenAI-compatible (plain and streamed) or Anthropic-compatible (streamed) — is answered with
 // route `cache` at zero cost; errors are not cached; POST /admin/cache/invalidate behind the admin
-// key; hit rates in /metrics and /readyz detail; a US-03 hit rate in the KPI rollup; and a chat
-// that keeps working while the Redis holding llmresp: is killed and restarted.
+// key; hit rates in /metrics and /readyz detail (also of the responder's product:, reco: and
+// promo: lookups); a US-03 hit rate in the KPI rollup; and a chat that keeps working while the
+// Redis holding llmresp: is killed and restarted.
 #include <openssl/evp.h>
 
 #include <chrono>
@@ -317,6 +318,45 @@ TEST_F(CacheApiTest, HitRateIsInMetricsAndTheTierInReadyz) {
   EXPECT_EQ(j["status"], "ready");
   EXPECT_EQ(j["cache"]["llmresp"]["backend"], "memory");
   EXPECT_EQ(j["cache"]["llmresp"]["up"], true);
+}
+
+// The offline responder's catalog, recommendation and promotion answers read through product:,
+// reco: and promo:, and their hit rates show in /metrics like every keyspace's.
+TEST_F(CacheApiTest, StoreLookupsShowPerKeyspaceInMetrics) {
+  config_.pipeline.stages = {"admit", "normalize", "respond"};
+  Start();
+  for (const char* m : {"Tell me about One Piece", "One Piece vol 3?", "any sales?", "any deals?",
+                        "Can you recommend something like Naruto?"}) {
+    auto r = Chat(m);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->status, 200) << r->body;
+    auto j = nlohmann::json::parse(r->body);
+    EXPECT_EQ(j["route"], "extractive") << m;
+    if (std::string_view(m).starts_with("Can you")) {
+      EXPECT_EQ(
+          j["answer"].get<std::string>().rfind("If you like Naruto, you might also enjoy: ", 0), 0u)
+          << j["answer"];
+    }
+  }
+  auto m = client_->Get("/metrics");
+  ASSERT_TRUE(m.ok());
+  auto count = [&](const char* keyspace, const char* result) -> int64_t {
+    const std::string line = std::string("mangaassist_cache_requests_total{keyspace=\"") +
+                             keyspace + "\",result=\"" + result + "\"} ";
+    const size_t at = m->body.find(line);
+    return at == std::string::npos ? -1 : std::stoll(m->body.substr(at + line.size()));
+  };
+  EXPECT_EQ(count("product", "miss"), 1);
+  EXPECT_EQ(count("product", "hit"), 1);
+  EXPECT_EQ(count("reco", "miss"), 1);
+  // Two promotion questions: one miss, then a hit unless they straddled a time bucket.
+  EXPECT_GE(count("promo", "miss"), 1);
+  EXPECT_EQ(count("promo", "miss") + count("promo", "hit"), 2);
+  auto r = client_->Get("/readyz");
+  ASSERT_TRUE(r.ok());
+  auto j = nlohmann::json::parse(r->body);
+  for (const char* ks : {"product", "reco", "promo"})
+    EXPECT_EQ(j["cache"][ks]["backend"], "memory");
 }
 
 TEST_F(CacheApiTest, CacheHitsShowAsTheUs03HitRateInTheKpiRollup) {

@@ -4,6 +4,7 @@
 #include <array>
 #include <exception>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -13,6 +14,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "core/normalize.h"
 #include "re2/re2.h"
 #include "re2/set.h"
@@ -36,13 +39,19 @@ enum Placeholder : uint8_t {
   kStartYear,
   kEndYear,
   kWorks,
+  kPromotions,
+  kPromoTitle,
+  kPromoText,
+  kDiscount,
+  kEndDate,
   kPlaceholderCount,
   kLiteral = kPlaceholderCount,
 };
 
 constexpr std::array<std::string_view, kPlaceholderCount> kPlaceholderNames = {
-    "title",       "author",   "volumes",    "volume",   "status", "genres",
-    "demographic", "synopsis", "start_year", "end_year", "works",
+    "title",       "author",     "volumes",    "volume",   "status", "genres",
+    "demographic", "synopsis",   "start_year", "end_year", "works",  "promotions",
+    "promo_title", "promo_text", "discount",   "end_date",
 };
 
 struct Segment {
@@ -213,6 +222,14 @@ enum Fixed {
   kLatestVolumeCompleted,
   kLatestVolumeUnknown,
   kAuthorWorks,
+  kRecommendSimilar,
+  kRecommendNone,
+  kRecommendGenre,
+  kRecommendPopular,
+  kPromotionsNow,
+  kPromotionsNone,
+  kPromotionsTitle,
+  kPromotionsTitleNone,
   kFallback,
   kFixedCount,
 };
@@ -229,8 +246,36 @@ constexpr std::array<std::string_view, kFixedCount> kFixedIds = {
     "latest_volume_completed",
     "latest_volume_unknown",
     "author_works",
+    "recommend_similar",
+    "recommend_none",
+    "recommend_genre",
+    "recommend_popular",
+    "promotions",
+    "promotions_none",
+    "promotions_title",
+    "promotions_title_none",
     "fallback",
 };
+
+// What a promotion item ({promotions}) may show.
+constexpr uint32_t kPromotionItemPlaceholders =
+    (1u << kPromoTitle) | (1u << kPromoText) | (1u << kDiscount) | (1u << kEndDate);
+
+bool IsAscii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+// The last day of a promotion ([start, end): the day of its last second), in `zone`:
+// "Nov 30, 2026" / "2026年11月30日".
+std::string EndDate(absl::Time end, absl::TimeZone zone, bool ja) {
+  static constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const absl::CivilDay day = absl::ToCivilDay(end - absl::Seconds(1), zone);
+  if (ja) return absl::StrCat(day.year(), "年", day.month(), "月", day.day(), "日");
+  return absl::StrCat(kMonths[static_cast<size_t>(day.month() - 1)], " ", day.day(), ", ",
+                      day.year());
+}
 
 }  // namespace
 
@@ -240,7 +285,14 @@ struct ExtractiveResponder::Impl {
     BilingualTemplate answer;
   };
 
+  // A catalog genre and the words that name it in a request ("horror", 「ホラー」, "scary").
+  struct GenreWords {
+    std::string genre;
+    std::unique_ptr<RE2> words;
+  };
+
   const rag::Catalog* catalog = nullptr;
+  const rag::StoreLookup* lookup = nullptr;
   std::vector<Cue> topics;
   std::vector<Cue> small_talk;
   std::unique_ptr<RE2::Set> cues;  // every topic and small-talk pattern
@@ -248,6 +300,14 @@ struct ExtractiveResponder::Impl {
   std::vector<std::unique_ptr<RE2>> volume_number;
   std::vector<std::unique_ptr<RE2>> latest_volume;
   size_t max_author_works = 5;
+  std::unique_ptr<RE2::Set> promotion_cues;
+  std::unique_ptr<RE2::Set> recommendation_cues;
+  std::vector<GenreWords> genre_words;
+  size_t max_recommendations = 5;
+  size_t max_promotions = 3;
+  absl::TimeZone time_zone;  // promotion end dates
+  BilingualTemplate promotion_item;
+  BilingualText promotion_separator;
   std::array<BilingualTemplate, kFixedCount> fixed;
   BilingualText unknown;
   BilingualText list_separator;
@@ -257,7 +317,15 @@ struct ExtractiveResponder::Impl {
   absl::flat_hash_map<std::string, std::string> genres_ja;
 
   absl::Status Load(const std::string& path);
+  absl::Status LoadStoreAnswers(const Loader& ld, const YAML::Node& root);
   ExtractiveAnswer Product(const rag::CatalogEntry& e, std::string_view normalized, bool ja) const;
+  // Null when the lookup fails: the message goes on to the next rule.
+  std::optional<ExtractiveAnswer> Promotions(const rag::CatalogEntry* title, bool ja) const;
+  std::optional<ExtractiveAnswer> Recommendation(const rag::CatalogEntry* seed,
+                                                 std::string_view normalized, bool ja) const;
+  // The catalog genre a message names, or "".
+  std::string GenreIn(std::string_view normalized) const;
+  std::string Works(const std::vector<rag::RecoItem>& items, bool ja) const;
   ExtractiveAnswer Author(const std::vector<rag::CatalogMatch>& matches, bool ja) const;
   void Fill(const rag::CatalogEntry& e, const Template& t, bool ja, Values* v) const;
   ExtractiveAnswer Make(const BilingualTemplate& t, std::string_view id, bool ja,
@@ -373,6 +441,77 @@ absl::Status ExtractiveResponder::Impl::Load(const std::string& path) {
       genres_ja[kv.first.as<std::string>()] = kv.second.as<std::string>();
     }
   }
+  return LoadStoreAnswers(ld, root);
+}
+
+absl::Status ExtractiveResponder::Impl::LoadStoreAnswers(const Loader& ld, const YAML::Node& root) {
+  for (const bool is_promotion : {true, false}) {
+    const char* name = is_promotion ? "promotion_cues" : "recommendation_cues";
+    auto patterns = ld.Strings(root[name], name);
+    if (!patterns.ok()) return patterns.status();
+    auto set = std::make_unique<RE2::Set>(CueOptions(), RE2::UNANCHORED);
+    for (size_t p = 0; p < patterns->size(); ++p) {
+      std::string error;
+      if (set->Add((*patterns)[p], &error) < 0) {
+        return ld.Error(absl::StrCat(name, "[", p, "] '", (*patterns)[p],
+                                     "' is not a valid RE2 pattern: ", error));
+      }
+    }
+    if (!set->Compile()) return ld.Error(absl::StrCat(name, " are too large to compile"));
+    (is_promotion ? promotion_cues : recommendation_cues) = std::move(set);
+  }
+  for (const bool is_reco : {true, false}) {
+    const char* name = is_reco ? "max_recommendations" : "max_promotions";
+    if (!root[name].IsDefined()) continue;
+    const int n = root[name].as<int>();
+    if (n < 1 || n > 20) return ld.Error(absl::StrCat("'", name, "' must be between 1 and 20"));
+    (is_reco ? max_recommendations : max_promotions) = static_cast<size_t>(n);
+  }
+  const std::string zone =
+      root["time_zone"].IsDefined() ? root["time_zone"].as<std::string>() : "Asia/Tokyo";
+  if (!absl::LoadTimeZone(zone, &time_zone)) {
+    return ld.Error(absl::StrCat("time_zone: unknown time zone '", zone, "'"));
+  }
+  const YAML::Node labels = root["labels"];
+  auto item =
+      ld.BiTemplate(labels["promotion_item"], "labels.promotion_item", kPromotionItemPlaceholders);
+  if (!item.ok()) return item.status();
+  promotion_item = *std::move(item);
+  auto separator = ld.Text(labels["promotion_separator"], "labels.promotion_separator");
+  if (!separator.ok()) return separator.status();
+  promotion_separator = *std::move(separator);
+
+  // Every genre is named by its English and Japanese labels, plus the file's genre_words.
+  const YAML::Node extra = root["genre_words"];
+  if (extra.IsDefined() && !extra.IsMap()) return ld.Error("'genre_words' must be a map");
+  if (extra.IsDefined()) {
+    for (const auto& kv : extra) {
+      const std::string genre = kv.first.as<std::string>();
+      if (!genres_ja.contains(genre)) {
+        return ld.Error(absl::StrCat("genre_words.", genre, ": not a genre of labels.genres_ja"));
+      }
+    }
+  }
+  const YAML::Node genres = labels["genres_ja"];
+  for (const auto& kv : genres) {  // in file order
+    const std::string genre = kv.first.as<std::string>();
+    std::vector<std::string> words = {genre, genres_ja[genre]};
+    if (extra.IsDefined() && extra[genre].IsDefined()) {
+      auto more = ld.Strings(extra[genre], absl::StrCat("genre_words.", genre));
+      if (!more.ok()) return more.status();
+      words.insert(words.end(), more->begin(), more->end());
+    }
+    std::string pattern;
+    for (const std::string& w : words) {
+      if (w.empty()) continue;
+      if (!pattern.empty()) pattern += '|';
+      // Latin words match whole words ("art" is not in "martial"); Japanese ones anywhere.
+      pattern += IsAscii(w) ? absl::StrCat("\\b", RE2::QuoteMeta(w), "\\b") : RE2::QuoteMeta(w);
+    }
+    auto re = std::make_unique<RE2>(pattern, CueOptions());
+    if (!re->ok()) return ld.Error(absl::StrCat("genre words of ", genre, ": ", re->error()));
+    genre_words.push_back({genre, std::move(re)});
+  }
   return absl::OkStatus();
 }
 
@@ -454,9 +593,98 @@ ExtractiveAnswer ExtractiveResponder::Impl::Product(const rag::CatalogEntry& e,
   }
   const Template& t = fixed[id].Get(ja);
   Values v;
-  Fill(e, t, ja, &v);
+  // The card from the product: cache (or its origin); the matched row if the lookup fails.
+  const rag::CatalogEntry* row = &e;
+  absl::StatusOr<rag::CatalogEntry> card;
+  if (lookup != nullptr && (card = lookup->Product(e.id)).ok()) row = &*card;
+  Fill(*row, t, ja, &v);
   if (t.Uses(kVolume)) v[kVolume] = std::to_string(volume);
   return Make(fixed[id], kFixedIds[id], ja, &e, v);
+}
+
+std::string ExtractiveResponder::Impl::Works(const std::vector<rag::RecoItem>& items,
+                                             bool ja) const {
+  const Template& item = work_item.Get(ja);
+  std::string out;
+  for (const rag::RecoItem& r : items) {
+    if (!out.empty()) out += list_separator.Get(ja);
+    rag::CatalogEntry e;
+    e.title = r.title;
+    e.title_ja = r.title_ja;
+    Values title;
+    Fill(e, item, ja, &title);
+    out += Render(item, title);
+  }
+  return out;
+}
+
+std::string ExtractiveResponder::Impl::GenreIn(std::string_view normalized) const {
+  // The genre named first in the message; at one position, the longer name ("slice of life").
+  std::string best;
+  size_t best_pos = std::string_view::npos, best_len = 0;
+  for (const GenreWords& g : genre_words) {
+    re2::StringPiece match;
+    if (!g.words->Match(normalized, 0, normalized.size(), RE2::UNANCHORED, &match, 1)) continue;
+    const size_t pos = static_cast<size_t>(match.data() - normalized.data());
+    if (pos < best_pos || (pos == best_pos && match.size() > best_len)) {
+      best = g.genre;
+      best_pos = pos;
+      best_len = match.size();
+    }
+  }
+  return best;
+}
+
+std::optional<ExtractiveAnswer> ExtractiveResponder::Impl::Recommendation(
+    const rag::CatalogEntry* seed, std::string_view normalized, bool ja) const {
+  Values v;
+  if (seed != nullptr) {
+    auto items = lookup->Recommend({rag::RecoKind::kSimilar, seed->id, max_recommendations});
+    if (!items.ok()) return std::nullopt;
+    const Fixed id = items->empty() ? kRecommendNone : kRecommendSimilar;
+    Fill(*seed, fixed[id].Get(ja), ja, &v);
+    v[kWorks] = Works(*items, ja);
+    return Make(fixed[id], kFixedIds[id], ja, seed, v);
+  }
+  if (const std::string genre = GenreIn(normalized); !genre.empty()) {
+    auto items = lookup->Recommend({rag::RecoKind::kGenre, genre, max_recommendations});
+    if (!items.ok()) return std::nullopt;
+    if (!items->empty()) {
+      const auto it = genres_ja.find(genre);
+      v[kGenres] = ja && it != genres_ja.end() ? it->second : genre;
+      v[kWorks] = Works(*items, ja);
+      return Make(fixed[kRecommendGenre], kFixedIds[kRecommendGenre], ja, nullptr, v);
+    }
+  }
+  auto items = lookup->Recommend({rag::RecoKind::kPopular, "", max_recommendations});
+  if (!items.ok() || items->empty()) return std::nullopt;
+  v[kWorks] = Works(*items, ja);
+  return Make(fixed[kRecommendPopular], kFixedIds[kRecommendPopular], ja, nullptr, v);
+}
+
+std::optional<ExtractiveAnswer> ExtractiveResponder::Impl::Promotions(
+    const rag::CatalogEntry* title, bool ja) const {
+  auto running = lookup->ActivePromotions();
+  if (!running.ok()) return std::nullopt;
+  if (title != nullptr) {
+    std::erase_if(*running, [title](const rag::Promotion& p) { return !p.Covers(*title); });
+  }
+  if (running->size() > max_promotions) running->resize(max_promotions);
+  const Fixed id = title != nullptr ? (running->empty() ? kPromotionsTitleNone : kPromotionsTitle)
+                                    : (running->empty() ? kPromotionsNone : kPromotionsNow);
+  Values v;
+  if (title != nullptr) Fill(*title, fixed[id].Get(ja), ja, &v);
+  const Template& item = promotion_item.Get(ja);
+  for (const rag::Promotion& p : *running) {
+    Values pv;
+    pv[kPromoTitle] = ja ? p.title_ja : p.title_en;
+    pv[kPromoText] = ja ? p.text_ja : p.text_en;
+    pv[kDiscount] = std::to_string(p.discount_percent);
+    if (item.Uses(kEndDate)) pv[kEndDate] = EndDate(p.end, time_zone, ja);
+    if (!v[kPromotions].empty()) v[kPromotions] += promotion_separator.Get(ja);
+    v[kPromotions] += Render(item, pv);
+  }
+  return Make(fixed[id], kFixedIds[id], ja, title, v);
 }
 
 ExtractiveAnswer ExtractiveResponder::Impl::Author(const std::vector<rag::CatalogMatch>& matches,
@@ -487,7 +715,8 @@ ExtractiveResponder::ExtractiveResponder(std::unique_ptr<const Impl> impl)
 ExtractiveResponder::~ExtractiveResponder() = default;
 
 absl::StatusOr<std::unique_ptr<ExtractiveResponder>> ExtractiveResponder::Create(
-    const rag::Catalog* catalog, const std::string& templates_path) {
+    const rag::Catalog* catalog, const std::string& templates_path,
+    const rag::StoreLookup* lookup) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(templates_path, ec)) {
     return absl::NotFoundError(
@@ -495,6 +724,7 @@ absl::StatusOr<std::unique_ptr<ExtractiveResponder>> ExtractiveResponder::Create
   }
   auto impl = std::make_unique<Impl>();
   impl->catalog = catalog;
+  impl->lookup = lookup;
   absl::Status status;
   try {
     status = impl->Load(templates_path);
@@ -546,15 +776,23 @@ ExtractiveAnswer ExtractiveResponder::Answer(std::string_view message, core::Lan
     const Impl::Cue& c = im.topics[static_cast<size_t>(topic)];
     return im.Make(c.answer, c.id, ja, nullptr, no_values);
   }
-  if (im.catalog != nullptr) {
-    const auto matches = im.catalog->Find(normalized, im.max_author_works);
-    if (!matches.empty()) {
-      if (matches.front().field != rag::MatchField::kAuthor) {
-        return im.Product(*matches.front().entry, normalized, ja);
-      }
-      return im.Author(matches, ja);
+  std::vector<rag::CatalogMatch> matches;
+  if (im.catalog != nullptr) matches = im.catalog->Find(normalized, im.max_author_works);
+  const rag::CatalogEntry* title =
+      !matches.empty() && matches.front().field != rag::MatchField::kAuthor ? matches.front().entry
+                                                                            : nullptr;
+  if (im.lookup != nullptr) {
+    if (im.promotion_cues->Match(normalized, nullptr)) {
+      if (auto a = im.Promotions(title, ja)) return *std::move(a);
+    }
+    // "Anything by <author>?" is answered with the author's works, below.
+    if ((title != nullptr || matches.empty()) &&
+        im.recommendation_cues->Match(normalized, nullptr)) {
+      if (auto a = im.Recommendation(title, normalized, ja)) return *std::move(a);
     }
   }
+  if (title != nullptr) return im.Product(*title, normalized, ja);
+  if (!matches.empty()) return im.Author(matches, ja);
   if (small_talk >= 0) {
     const Impl::Cue& c = im.small_talk[static_cast<size_t>(small_talk)];
     return im.Make(c.answer, c.id, ja, nullptr, no_values);
