@@ -14,8 +14,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "cache/redis_pool.h"
-#include "core/strings.h"
 #include "control/flags.h"
+#include "core/strings.h"
+#include "core/yaml.h"
 #include "yaml-cpp/yaml.h"
 
 namespace mangaassist::control::internal {
@@ -287,13 +288,9 @@ class RedisSource final : public FlagSource {
 
 absl::StatusOr<FlagValues> ParseFlagsYaml(const std::string& text, const std::string& source_name) {
   FlagValues values;
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_name, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
-  }
+  absl::StatusOr<YAML::Node> parsed = core::ParseYaml(text, source_name);
+  if (!parsed.ok()) return parsed.status();
+  YAML::Node root = *std::move(parsed);
   if (!root.IsDefined() || root.IsNull()) return values;
   if (!root.IsMap()) {
     return absl::InvalidArgumentError(

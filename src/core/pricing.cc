@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/strings.h"
+#include "core/yaml.h"
 #include "yaml-cpp/yaml.h"
 
 namespace mangaassist::core {
@@ -36,13 +37,9 @@ absl::StatusOr<PriceTable> PriceTable::LoadFile(const std::string& path) {
 absl::StatusOr<PriceTable> PriceTable::LoadString(const std::string& yaml,
                                                   const std::string& source) {
   PriceTable t;
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
-  }
+  absl::StatusOr<YAML::Node> parsed = core::ParseYaml(yaml, source);
+  if (!parsed.ok()) return parsed.status();
+  YAML::Node root = *std::move(parsed);
   if (!root.IsMap()) return absl::InvalidArgumentError(absl::StrCat(source, ": not a mapping"));
   if (root["as_of"]) t.as_of_ = root["as_of"].Scalar();
   YAML::Node models = root["models"];

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/normalize.h"
+#include "core/yaml.h"
 #include "yaml-cpp/yaml.h"
 
 namespace mangaassist::llm {
@@ -342,13 +343,9 @@ absl::StatusOr<TokenCalibration> LoadTokenCalibration(const std::string& path) {
 
 absl::StatusOr<TokenCalibration> ParseTokenCalibration(const std::string& yaml,
                                                        const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
-  }
+  absl::StatusOr<YAML::Node> parsed = core::ParseYaml(yaml, source);
+  if (!parsed.ok()) return parsed.status();
+  YAML::Node root = *std::move(parsed);
   if (!root.IsMap()) return absl::InvalidArgumentError(absl::StrCat(source, ": not a mapping"));
   TokenCalibration c;
   c.reference = root["reference"] && root["reference"].IsScalar() ? root["reference"].Scalar() : "";

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cache/key_hasher.h"
+#include "core/yaml.h"
 #include "yaml-cpp/yaml.h"
 
 namespace mangaassist::rag {
@@ -167,13 +168,9 @@ absl::StatusOr<std::unique_ptr<PromotionSet>> PromotionSet::LoadFile(const std::
 absl::StatusOr<std::unique_ptr<PromotionSet>> PromotionSet::LoadString(const std::string& yaml,
                                                                        const std::string& source) {
   const Reader r(source);
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
-  }
+  absl::StatusOr<YAML::Node> parsed = core::ParseYaml(yaml, source);
+  if (!parsed.ok()) return parsed.status();
+  YAML::Node root = *std::move(parsed);
   if (!root.IsMap()) return absl::InvalidArgumentError(absl::StrCat(source, ": not a mapping"));
   auto set = std::unique_ptr<PromotionSet>(new PromotionSet());
   try {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/strings.h"
+#include "core/yaml.h"
 #include "yaml-cpp/yaml.h"
 
 namespace mangaassist::telemetry {
@@ -229,13 +230,9 @@ absl::StatusOr<Baseline> LoadBaseline(const std::string& path, const core::Price
 
 absl::StatusOr<Baseline> LoadBaselineString(const std::string& yaml, const std::string& source,
                                             const core::PriceTable& prices) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
-  }
+  absl::StatusOr<YAML::Node> parsed = core::ParseYaml(yaml, source);
+  if (!parsed.ok()) return parsed.status();
+  YAML::Node root = *std::move(parsed);
   LoadContext ctx{source, absl::OkStatus(), absl::OkStatus()};
   Baseline b;
   Baseline::Params& p = b.params_;
