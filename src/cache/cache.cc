@@ -74,4 +74,30 @@ absl::StatusOr<std::string> Cache::GetOrComputeWithTtl(
   });
 }
 
+absl::StatusOr<std::string> ForwardingCache::Get(Keyspace ks, std::string_view key) {
+  return inner_->Get(ks, key);
+}
+absl::Status ForwardingCache::Set(Keyspace ks, std::string_view key, std::string_view value,
+                                  absl::Duration ttl) {
+  return inner_->Set(ks, key, value, ttl);
+}
+absl::StatusOr<bool> ForwardingCache::Add(Keyspace ks, std::string_view key,
+                                          std::string_view value, absl::Duration ttl) {
+  return inner_->Add(ks, key, value, ttl);
+}
+absl::Status ForwardingCache::Delete(Keyspace ks, std::string_view key) {
+  return inner_->Delete(ks, key);
+}
+std::vector<absl::StatusOr<std::string>> ForwardingCache::GetMany(
+    Keyspace ks, const std::vector<std::string>& keys) {
+  return inner_->GetMany(ks, keys);
+}
+absl::StatusOr<int64_t> ForwardingCache::DeletePrefix(Keyspace ks, std::string_view prefix) {
+  return inner_->DeletePrefix(ks, prefix);
+}
+std::vector<KeyspaceHealth> ForwardingCache::Health() const { return inner_->Health(); }
+absl::StatusOr<std::string> ForwardingCache::Recheck(Keyspace ks, std::string_view key) {
+  return inner_->Get(ks, key);
+}
+
 }  // namespace mangaassist::cache

@@ -108,6 +108,33 @@ class Cache {
   SingleFlight flight_;
 };
 
+// A Cache that passes every call to another: the base of decorators (lookup metrics, tests),
+// which override only what they change. GetOrCompute's second look inside a flight goes straight
+// to the inner cache, so a decorator's Get sees each lookup once. Does not own `inner`, which
+// must outlive it.
+class ForwardingCache : public Cache {
+ public:
+  explicit ForwardingCache(Cache* inner) : inner_(inner) {}
+
+  absl::StatusOr<std::string> Get(Keyspace ks, std::string_view key) override;
+  absl::Status Set(Keyspace ks, std::string_view key, std::string_view value,
+                   absl::Duration ttl) override;
+  absl::StatusOr<bool> Add(Keyspace ks, std::string_view key, std::string_view value,
+                           absl::Duration ttl) override;
+  absl::Status Delete(Keyspace ks, std::string_view key) override;
+  std::vector<absl::StatusOr<std::string>> GetMany(Keyspace ks,
+                                                   const std::vector<std::string>& keys) override;
+  absl::StatusOr<int64_t> DeletePrefix(Keyspace ks, std::string_view prefix) override;
+  std::vector<KeyspaceHealth> Health() const override;
+
+ protected:
+  absl::StatusOr<std::string> Recheck(Keyspace ks, std::string_view key) override;
+  Cache* inner() const { return inner_; }
+
+ private:
+  Cache* inner_;
+};
+
 // Validates a TTL for Set(): InvalidArgument unless ttl > 0.
 absl::Status CheckTtl(absl::Duration ttl);
 

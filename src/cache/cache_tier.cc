@@ -41,46 +41,25 @@ struct LookupMetrics {
   }
 };
 
-class InstrumentedCache final : public Cache {
+class InstrumentedCache final : public ForwardingCache {
  public:
   InstrumentedCache(std::unique_ptr<Cache> inner, core::Registry* metrics)
-      : inner_(std::move(inner)), metrics_(metrics) {}
+      : ForwardingCache(inner.get()), owned_(std::move(inner)), metrics_(metrics) {}
 
   absl::StatusOr<std::string> Get(Keyspace ks, std::string_view key) override {
-    absl::StatusOr<std::string> r = inner_->Get(ks, key);
+    absl::StatusOr<std::string> r = ForwardingCache::Get(ks, key);
     metrics_.Count(ks, r.status());
     return r;
   }
-  absl::Status Set(Keyspace ks, std::string_view key, std::string_view value,
-                   absl::Duration ttl) override {
-    return inner_->Set(ks, key, value, ttl);
-  }
-  absl::StatusOr<bool> Add(Keyspace ks, std::string_view key, std::string_view value,
-                           absl::Duration ttl) override {
-    return inner_->Add(ks, key, value, ttl);
-  }
-  absl::Status Delete(Keyspace ks, std::string_view key) override {
-    return inner_->Delete(ks, key);
-  }
   std::vector<absl::StatusOr<std::string>> GetMany(Keyspace ks,
                                                    const std::vector<std::string>& keys) override {
-    std::vector<absl::StatusOr<std::string>> r = inner_->GetMany(ks, keys);
+    std::vector<absl::StatusOr<std::string>> r = ForwardingCache::GetMany(ks, keys);
     for (const auto& v : r) metrics_.Count(ks, v.status());
     return r;
   }
-  absl::StatusOr<int64_t> DeletePrefix(Keyspace ks, std::string_view prefix) override {
-    return inner_->DeletePrefix(ks, prefix);
-  }
-  std::vector<KeyspaceHealth> Health() const override { return inner_->Health(); }
-
- protected:
-  // GetOrCompute's second look is not a second lookup: count each miss once.
-  absl::StatusOr<std::string> Recheck(Keyspace ks, std::string_view key) override {
-    return inner_->Get(ks, key);
-  }
 
  private:
-  std::unique_ptr<Cache> inner_;
+  std::unique_ptr<Cache> owned_;
   LookupMetrics metrics_;
 };
 
