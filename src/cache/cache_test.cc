@@ -4,8 +4,6 @@
 // whose TTLs run on the server's clock.
 #include "cache/cache.h"
 
-#include <hiredis/hiredis.h>
-
 #include <atomic>
 #include <memory>
 #include <string>
@@ -18,53 +16,27 @@
 #include "cache/redis_cache.h"
 #include "core/clock.h"
 #include "gtest/gtest.h"
+#include "tests/support/cache_backends.h"
 #include "tests/support/redis_server.h"
 
 namespace mangaassist::cache {
 namespace {
 
-enum class Backend { kMemory, kRedis };
+using testing::CacheBackend;
 
-std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
-  return info.param == Backend::kMemory ? "Memory" : "Redis";
-}
-
-class CacheTest : public ::testing::TestWithParam<Backend> {
+class CacheTest : public ::testing::TestWithParam<CacheBackend> {
  protected:
   static void TearDownTestSuite() { redis_.reset(); }
 
   void SetUp() override {
-    if (GetParam() == Backend::kMemory) {
-      MemoryCacheOptions o;
-      o.clock = &clock_;
-      cache_ = std::make_unique<MemoryCache>(o);
-      return;
-    }
-    if (redis_ == nullptr) {
-      auto r = testing::RedisServer::Start();
-      ASSERT_TRUE(r.ok()) << r.status();
-      redis_ = *std::move(r);
-    }
-    redisContext* c = redisConnect(redis_->host().c_str(), redis_->port());
-    ASSERT_TRUE(c != nullptr && c->err == 0);
-    freeReplyObject(redisCommand(c, "FLUSHALL"));
-    redisFree(c);
-    RedisCacheOptions o;
-    for (Keyspace ks : AllKeyspaces()) {
-      o.endpoints[static_cast<size_t>(ks)] =
-          RedisEndpoint{redis_->host(), redis_->port(), Info(ks).db, ""};
-    }
-    o.pool_size = 8;
-    o.command_timeout = absl::Seconds(2);  // the stampede test queues 1,000 threads on the pool
-    o.clock = &clock_;
-    MemoryCacheOptions local;
-    local.clock = &clock_;
-    cache_ = NewRedisCache(o, std::make_unique<MemoryCache>(local));
+    auto cache = testing::NewTestCache(GetParam(), &clock_, &redis_);
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    cache_ = *std::move(cache);
   }
 
   void AdvanceTime(absl::Duration d) {
     clock_.Advance(d);
-    if (GetParam() == Backend::kRedis) absl::SleepFor(d);
+    if (GetParam() == CacheBackend::kRedis) absl::SleepFor(d);
   }
 
   core::ManualClock clock_;
@@ -248,7 +220,7 @@ TEST_P(CacheTest, HealthNamesEveryKeyspaceAndItsBackend) {
   for (size_t i = 0; i < h.size(); ++i) {
     EXPECT_EQ(h[i].keyspace, static_cast<Keyspace>(i));
     EXPECT_TRUE(h[i].up);
-    if (GetParam() == Backend::kMemory) {
+    if (GetParam() == CacheBackend::kMemory) {
       EXPECT_EQ(h[i].backend, "memory");
     } else {
       EXPECT_EQ(h[i].backend, "redis://127.0.0.1:" + std::to_string(redis_->port()) + "/" +
@@ -274,7 +246,8 @@ TEST_P(CacheTest, AddStoresOnlyWhenAbsent) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, CacheTest,
-                         ::testing::Values(Backend::kMemory, Backend::kRedis), BackendName);
+                         ::testing::Values(CacheBackend::kMemory, CacheBackend::kRedis),
+                         testing::CacheBackendName);
 
 }  // namespace
 }  // namespace mangaassist::cache

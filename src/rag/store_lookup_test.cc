@@ -5,8 +5,6 @@
 // first end among them; a Redis that is down never fails a lookup.
 #include "rag/store_lookup.h"
 
-#include <hiredis/hiredis.h>
-
 #include <atomic>
 #include <memory>
 #include <string>
@@ -22,6 +20,7 @@
 #include "core/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/cache_backends.h"
 #include "tests/support/redis_server.h"
 
 namespace mangaassist::rag {
@@ -115,35 +114,17 @@ class CountingPromotionOrigin final : public PromotionOrigin {
 };
 
 // Forwards to a cache and records the TTL of every Set.
-class RecordingCache final : public Cache {
+class RecordingCache final : public cache::ForwardingCache {
  public:
-  explicit RecordingCache(Cache* inner) : inner_(inner) {}
-  absl::StatusOr<std::string> Get(Keyspace ks, std::string_view key) override {
-    return inner_->Get(ks, key);
-  }
+  explicit RecordingCache(Cache* inner) : ForwardingCache(inner) {}
   absl::Status Set(Keyspace ks, std::string_view key, std::string_view value,
                    absl::Duration ttl) override {
     {
       absl::MutexLock lock(&mu_);
       ttls_.push_back(ttl);
     }
-    return inner_->Set(ks, key, value, ttl);
+    return ForwardingCache::Set(ks, key, value, ttl);
   }
-  absl::StatusOr<bool> Add(Keyspace ks, std::string_view key, std::string_view value,
-                           absl::Duration ttl) override {
-    return inner_->Add(ks, key, value, ttl);
-  }
-  absl::Status Delete(Keyspace ks, std::string_view key) override {
-    return inner_->Delete(ks, key);
-  }
-  std::vector<absl::StatusOr<std::string>> GetMany(Keyspace ks,
-                                                   const std::vector<std::string>& keys) override {
-    return inner_->GetMany(ks, keys);
-  }
-  absl::StatusOr<int64_t> DeletePrefix(Keyspace ks, std::string_view prefix) override {
-    return inner_->DeletePrefix(ks, prefix);
-  }
-  std::vector<cache::KeyspaceHealth> Health() const override { return inner_->Health(); }
 
   std::vector<absl::Duration> ttls() const {
     absl::MutexLock lock(&mu_);
@@ -151,7 +132,6 @@ class RecordingCache final : public Cache {
   }
 
  private:
-  Cache* inner_;
   mutable absl::Mutex mu_;
   std::vector<absl::Duration> ttls_ ABSL_GUARDED_BY(mu_);
 };
@@ -178,42 +158,17 @@ std::vector<std::string> Ids(const std::vector<Promotion>& list) {
 // A bucket start for the 5-minute promo TTL, so expected TTLs are exact.
 const absl::Time kT0 = absl::FromUnixSeconds(300 * 6'000'000);
 
-enum class Backend { kMemory, kRedis };
+using testing::CacheBackend;
 
-std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
-  return info.param == Backend::kMemory ? "Memory" : "Redis";
-}
-
-class StoreLookupTest : public ::testing::TestWithParam<Backend> {
+class StoreLookupTest : public ::testing::TestWithParam<CacheBackend> {
  protected:
   static void TearDownTestSuite() { redis_.reset(); }
 
   void SetUp() override {
     clock_.Set(kT0);
-    cache::MemoryCacheOptions local;
-    local.clock = &clock_;
-    if (GetParam() == Backend::kMemory) {
-      backend_ = std::make_unique<cache::MemoryCache>(local);
-    } else {
-      if (redis_ == nullptr) {
-        auto r = testing::RedisServer::Start();
-        ASSERT_TRUE(r.ok()) << r.status();
-        redis_ = *std::move(r);
-      }
-      redisContext* c = redisConnect(redis_->host().c_str(), redis_->port());
-      ASSERT_TRUE(c != nullptr && c->err == 0);
-      freeReplyObject(redisCommand(c, "FLUSHALL"));
-      redisFree(c);
-      cache::RedisCacheOptions o;
-      for (Keyspace ks : cache::AllKeyspaces()) {
-        o.endpoints[static_cast<size_t>(ks)] =
-            cache::RedisEndpoint{redis_->host(), redis_->port(), cache::Info(ks).db, ""};
-      }
-      o.pool_size = 8;
-      o.command_timeout = absl::Seconds(2);  // the stampede test queues threads on the pool
-      o.clock = &clock_;
-      backend_ = cache::NewRedisCache(o, std::make_unique<cache::MemoryCache>(local));
-    }
+    auto backend = testing::NewTestCache(GetParam(), &clock_, &redis_);
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    backend_ = *std::move(backend);
     cache_ = std::make_unique<RecordingCache>(backend_.get());
     catalog_ = SmallCatalog();
     origin_ = std::make_unique<CountingCatalogOrigin>(catalog_.get());
@@ -418,7 +373,8 @@ TEST_P(StoreLookupTest, AStampedeAsksTheOriginOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, StoreLookupTest,
-                         ::testing::Values(Backend::kMemory, Backend::kRedis), BackendName);
+                         ::testing::Values(CacheBackend::kMemory, CacheBackend::kRedis),
+                         testing::CacheBackendName);
 
 // --- what does not depend on the backend ---------------------------------------------------
 
