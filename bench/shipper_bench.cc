@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/ids.h"
 #include "telemetry/pg_shipper.h"
 #include "telemetry/pg_sink.h"
 #include "telemetry/redis_stream_sink.h"
@@ -40,11 +41,19 @@ int main(int argc, char** argv) {
   auto producer = telemetry::NewRedisStreamSink(p);
   using Clock = std::chrono::steady_clock;
   auto t0 = Clock::now();
-  // Events of one hour, as a live stream has them: a 5,000-event batch covers seconds of
-  // traffic, so it touches tens of rollup cells (random hours would make it thousands).
+  // Events as a live stream has them: in time order at 50,000 events/s, give or take 50 ms of
+  // interleaving between gateway replicas, each with a UUIDv7 request id as the gateway makes
+  // them (time-ordered too). A 5,000-event batch then covers a tenth of a second of traffic and
+  // touches tens of rollup cells; random hours would make it thousands, and random timestamps
+  // and ids would insert into random index pages, which no live stream does.
+  constexpr int64_t kStartMs = 1'793'000'000'000;
   for (int done = 0; done < events; done += 1000) {
-    auto chunk = telemetry::RandomEvents(rng, std::min(1000, events - done), 1'793'000'000'000, 1,
-                                         "bench-" + std::to_string(done) + "-");
+    auto chunk = telemetry::RandomEvents(rng, std::min(1000, events - done), kStartMs, 1, "");
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      const int64_t k = done + static_cast<int64_t>(i);
+      chunk[i].ts_unix_ms = kStartMs + k / 50 + static_cast<int64_t>(rng() % 50);
+      chunk[i].request_id = core::NewRequestId();
+    }
     if (absl::Status s = producer->Write(chunk); !s.ok()) {
       std::fprintf(stderr, "produce: %s\n", s.ToString().c_str());
       return 1;

@@ -321,13 +321,19 @@ absl::Status DecodeFields(simdjson::dom::object obj, CostEvent* e) {
     } else if (key == "cost_nanos" || key == "baseline_cost_nanos") {
       simdjson::dom::object c;
       if (v.get_object().get(c) != simdjson::SUCCESS) return WrongType(key, "an object");
+      size_t next = 0;  // the encoder writes components in order: try the next one first
       for (auto cf : c) {
         std::string_view k = cf.key;
-        size_t i = 0;
-        while (i < kCostComponentCount &&
-               core::CostComponentName(static_cast<core::CostComponent>(i)) != k) {
-          ++i;
+        size_t i = next;
+        if (i >= kCostComponentCount ||
+            core::CostComponentName(static_cast<core::CostComponent>(i)) != k) {
+          i = 0;
+          while (i < kCostComponentCount &&
+                 core::CostComponentName(static_cast<core::CostComponent>(i)) != k) {
+            ++i;
+          }
         }
+        next = i + 1;
         // An unknown component would make the total disagree: refuse rather than drop money.
         if (i == kCostComponentCount) return BadName(key, k);
         auto& lines = key == "cost_nanos" ? e->cost : e->baseline_cost;
@@ -342,10 +348,15 @@ absl::Status DecodeFields(simdjson::dom::object obj, CostEvent* e) {
     } else if (key == "savings_nanos") {
       simdjson::dom::object sv;
       if (v.get_object().get(sv) != simdjson::SUCCESS) return WrongType(key, "an object");
+      size_t next = 0;  // in order, as above
       for (auto sf : sv) {
         std::string_view k = sf.key;
-        size_t i = 0;
-        while (i < kStoryCount && kStoryKeys[i] != k) ++i;
+        size_t i = next;
+        if (i >= kStoryCount || kStoryKeys[i] != k) {
+          i = 0;
+          while (i < kStoryCount && kStoryKeys[i] != k) ++i;
+        }
+        next = i + 1;
         if (i == kStoryCount) return BadName(key, k);
         if (auto st = GetMoney(sf.value, k, &e->savings[i]); !st.ok()) return st;
       }

@@ -1,7 +1,11 @@
 #include "telemetry/event_codec.h"
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -88,6 +92,31 @@ TEST(EventCodecTest, RoundTripsEveryField) {
   ExpectSame(e, *back);
   // And a second round gives the same bytes.
   EXPECT_EQ(EncodeCostEventJson(*back), json);
+}
+
+// Keys of the by-name maps may come in any order (a consumer that re-serializes the JSON):
+// the decoder looks the next component up first but must not depend on it.
+TEST(EventCodecTest, DecodesComponentsAndStoriesInAnyOrder) {
+  const CostEvent e = FullEvent();
+  const std::string json = EncodeCostEventJson(e);
+  // Rewrites the object after `key` with its members in reverse order.
+  auto reverse_members = [](std::string in, const std::string& key) {
+    size_t open = in.find("\"" + key + "\":{");
+    EXPECT_NE(open, std::string::npos) << key;
+    open = in.find('{', open);
+    size_t close = in.find('}', open);
+    std::vector<std::string> members = absl::StrSplit(in.substr(open + 1, close - open - 1), ',');
+    std::reverse(members.begin(), members.end());
+    return in.replace(open + 1, close - open - 1, absl::StrJoin(members, ","));
+  };
+  std::string shuffled = json;
+  for (const char* key : {"cost_nanos", "baseline_cost_nanos", "savings_nanos"}) {
+    shuffled = reverse_members(shuffled, key);
+  }
+  ASSERT_NE(shuffled, json);
+  auto back = DecodeCostEventJson(shuffled);
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << shuffled;
+  ExpectSame(e, *back);
 }
 
 TEST(EventCodecTest, RoundTripsDefaultEvent) {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -39,6 +41,10 @@ Reply Command(redisContext* c, const std::vector<std::string>& args) {
 
 std::string Str(const redisReply* r) {
   return r != nullptr && r->str != nullptr ? std::string(r->str, r->len) : "";
+}
+
+std::string_view View(const redisReply* r) {
+  return r != nullptr && r->str != nullptr ? std::string_view(r->str, r->len) : "";
 }
 
 }  // namespace
@@ -114,21 +120,23 @@ absl::StatusOr<int64_t> PgShipper::ShipOnce() {
   std::vector<std::string> dead_payloads;
   if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
     const redisReply* entries = r->element[0]->element[1];
+    ids.reserve(entries->elements);
+    events.reserve(entries->elements);
     for (size_t i = 0; i < entries->elements; ++i) {
       const redisReply* entry = entries->element[i];
       ids.push_back(Str(entry->element[0]));
       const redisReply* fields = entry->element[1];
       // A pending entry trimmed by MAXLEN comes back without fields: nothing left to ship.
       if (fields == nullptr || fields->type != REDIS_REPLY_ARRAY) continue;
-      std::string payload;
+      std::string_view payload;
       for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-        if (Str(fields->element[f]) == "e") payload = Str(fields->element[f + 1]);
+        if (View(fields->element[f]) == "e") payload = View(fields->element[f + 1]);
       }
       absl::StatusOr<CostEvent> event = DecodeCostEventJson(payload);
       if (event.ok()) {
-        events.push_back({*std::move(event), std::move(payload)});
+        events.push_back({*std::move(event), std::string(payload)});
       } else {
-        dead_payloads.push_back(std::move(payload));
+        dead_payloads.emplace_back(payload);
       }
     }
   }

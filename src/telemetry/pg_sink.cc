@@ -35,9 +35,9 @@ constexpr const char* kCreateStaging =
 constexpr std::string_view kCopyBinaryHeader{"PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19};
 
 void PutBigEndian(std::string* out, uint64_t v, int bytes) {
-  for (int shift = (bytes - 1) * 8; shift >= 0; shift -= 8) {
-    out->push_back(static_cast<char>((v >> shift) & 0xff));
-  }
+  char buf[8];
+  for (int i = 0; i < bytes; ++i) buf[i] = static_cast<char>((v >> ((bytes - 1 - i) * 8)) & 0xff);
+  out->append(buf, static_cast<size_t>(bytes));
 }
 
 void PutText(std::string* out, std::string_view v) {
