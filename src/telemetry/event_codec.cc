@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "core/strings.h"
@@ -225,141 +226,247 @@ bool ParseRoute(std::string_view name, core::Route* out) {
   return false;
 }
 
+// The top-level keys, in the order the encoder writes them: decoding tries the key after the
+// previous one first, so an event from this encoder needs one comparison per key.
+enum class Key {
+  kSchemaVersion,
+  kRequestId,
+  kTsUnixMs,
+  kTenant,
+  kUserHash,
+  kSessionHash,
+  kTier,
+  kLang,
+  kIntent,
+  kIntentConfidence,
+  kIntentVersion,
+  kRoute,
+  kProvider,
+  kModel,
+  kUsage,
+  kHttpStatus,
+  kDegradedLevel,
+  kFlagsHash,
+  kRedactions,
+  kStageLatencyUs,
+  kLatencyUs,
+  kCostNanos,
+  kTotalNanos,
+  kBaselineNanos,
+  kBaselineCostNanos,
+  kSavingsNanos,
+  kUnknown
+};
+constexpr std::string_view kKeys[] = {
+    "schema_version", "request_id",     "ts_unix_ms",  "tenant",         "user_hash",
+    "session_hash",   "tier",           "lang",        "intent",         "intent_confidence",
+    "intent_version", "route",          "provider",    "model",          "usage",
+    "http_status",    "degraded_level", "flags_hash",  "redactions",     "stage_latency_us",
+    "latency_us",     "cost_nanos",     "total_nanos", "baseline_nanos", "baseline_cost_nanos",
+    "savings_nanos",
+};
+static_assert(std::size(kKeys) == static_cast<size_t>(Key::kUnknown));
+
+Key LookUpKey(std::string_view key, size_t* next) {
+  size_t i = *next;
+  if (i >= std::size(kKeys) || kKeys[i] != key) {
+    i = 0;
+    while (i < std::size(kKeys) && kKeys[i] != key) ++i;
+    if (i == std::size(kKeys)) return Key::kUnknown;  // *next stays: the next known key follows
+  }
+  *next = i + 1;
+  return static_cast<Key>(i);
+}
+
 absl::Status DecodeFields(simdjson::dom::object obj, CostEvent* e) {
   bool has_total = false;
   bool has_baseline_cost = false;  // schema 2; absent in version 1 events
   int64_t total = 0;
+  size_t next_key = 0;
   for (auto field : obj) {
     std::string_view key = field.key;
     element v = field.value;
     absl::Status s;
     int64_t n = 0;
-    if (key == "schema_version") {
-      continue;  // checked first, by the caller
-    } else if (key == "request_id") {
-      s = GetString(v, key, &e->request_id);
-    } else if (key == "ts_unix_ms") {
-      s = GetInt(v, key, &e->ts_unix_ms);
-    } else if (key == "tenant") {
-      s = GetString(v, key, &e->tenant);
-    } else if (key == "user_hash") {
-      s = GetString(v, key, &e->user_hash);
-    } else if (key == "session_hash") {
-      s = GetString(v, key, &e->session_hash);
-    } else if (key == "tier") {
-      std::string_view name;
-      if (v.get_string().get(name) != simdjson::SUCCESS) return WrongType(key, "a string");
-      if (!core::ParseTier(name, &e->tier)) return BadName(key, name);
-    } else if (key == "lang") {
-      std::string_view name;
-      if (v.get_string().get(name) != simdjson::SUCCESS) return WrongType(key, "a string");
-      if (!core::ParseLang(name, &e->lang)) return BadName(key, name);
-    } else if (key == "intent") {
-      s = GetString(v, key, &e->intent);
-    } else if (key == "intent_version") {
-      s = GetString(v, key, &e->intent_version);
-    } else if (key == "intent_confidence") {
-      double d = 0;
-      if (v.get_double().get(d) != simdjson::SUCCESS) return WrongType(key, "a number");
-      e->intent_confidence = static_cast<float>(d);
-    } else if (key == "route") {
-      std::string_view name;
-      if (v.get_string().get(name) != simdjson::SUCCESS) return WrongType(key, "a string");
-      if (!ParseRoute(name, &e->route)) return BadName(key, name);
-    } else if (key == "provider") {
-      s = GetString(v, key, &e->provider);
-    } else if (key == "model") {
-      s = GetString(v, key, &e->model);
-    } else if (key == "usage") {
-      simdjson::dom::object u;
-      if (v.get_object().get(u) != simdjson::SUCCESS) return WrongType(key, "an object");
-      for (auto uf : u) {
-        std::string_view k = uf.key;
-        int64_t* dst = k == "input_tokens"         ? &e->usage.input_tokens
-                       : k == "output_tokens"      ? &e->usage.output_tokens
-                       : k == "cache_read_tokens"  ? &e->usage.cache_read_tokens
-                       : k == "cache_write_tokens" ? &e->usage.cache_write_tokens
-                                                   : nullptr;
-        if (dst == nullptr) continue;
-        if (auto st = GetInt(uf.value, k, dst); !st.ok()) return st;
+    const Key id = LookUpKey(key, &next_key);
+    switch (id) {
+      case Key::kSchemaVersion:
+        continue;  // checked first, by the caller
+      case Key::kRequestId: {
+        s = GetString(v, key, &e->request_id);
+        break;
       }
-    } else if (key == "http_status") {
-      s = GetIntIn(v, key, 0, 999, &n);
-      e->http_status = static_cast<int>(n);
-    } else if (key == "degraded_level") {
-      s = GetIntIn(v, key, 0, 1000, &n);
-      e->degraded_level = static_cast<int>(n);
-    } else if (key == "flags_hash") {
-      s = GetString(v, key, &e->flags_hash);
-    } else if (key == "redactions") {
-      simdjson::dom::object r;
-      if (v.get_object().get(r) != simdjson::SUCCESS) return WrongType(key, "an object");
-      for (auto rf : r) {
-        privacy::PiiType type;
-        // A PII type this build does not know is ignored like any unknown field.
-        if (!privacy::ParsePiiType(rf.key, &type)) continue;
-        if (auto st = GetIntIn(rf.value, rf.key, 0, 65535, &n); !st.ok()) return st;
-        e->redactions[static_cast<size_t>(type)] = static_cast<uint16_t>(n);
+      case Key::kTsUnixMs: {
+        s = GetInt(v, key, &e->ts_unix_ms);
+        break;
       }
-    } else if (key == "stage_latency_us") {
-      simdjson::dom::array arr;
-      if (v.get_array().get(arr) != simdjson::SUCCESS) return WrongType(key, "an array");
-      e->stage_latency_us.clear();
-      for (element item : arr) {
-        simdjson::dom::array pair;
+      case Key::kTenant: {
+        s = GetString(v, key, &e->tenant);
+        break;
+      }
+      case Key::kUserHash: {
+        s = GetString(v, key, &e->user_hash);
+        break;
+      }
+      case Key::kSessionHash: {
+        s = GetString(v, key, &e->session_hash);
+        break;
+      }
+      case Key::kTier: {
         std::string_view name;
-        int64_t us = 0;
-        if (item.get_array().get(pair) != simdjson::SUCCESS || pair.size() != 2 ||
-            pair.at(0).get_string().get(name) != simdjson::SUCCESS ||
-            pair.at(1).get_int64().get(us) != simdjson::SUCCESS) {
-          return WrongType(key, "an array of [name, microseconds]");
-        }
-        e->stage_latency_us.emplace_back(std::string(name), us);
+        if (v.get_string().get(name) != simdjson::SUCCESS) return WrongType(key, "a string");
+        if (!core::ParseTier(name, &e->tier)) return BadName(key, name);
+        break;
       }
-    } else if (key == "latency_us") {
-      s = GetInt(v, key, &e->latency_us);
-    } else if (key == "cost_nanos" || key == "baseline_cost_nanos") {
-      simdjson::dom::object c;
-      if (v.get_object().get(c) != simdjson::SUCCESS) return WrongType(key, "an object");
-      size_t next = 0;  // the encoder writes components in order: try the next one first
-      for (auto cf : c) {
-        std::string_view k = cf.key;
-        size_t i = next;
-        if (i >= kCostComponentCount ||
-            core::CostComponentName(static_cast<core::CostComponent>(i)) != k) {
-          i = 0;
-          while (i < kCostComponentCount &&
-                 core::CostComponentName(static_cast<core::CostComponent>(i)) != k) {
-            ++i;
+      case Key::kLang: {
+        std::string_view name;
+        if (v.get_string().get(name) != simdjson::SUCCESS) return WrongType(key, "a string");
+        if (!core::ParseLang(name, &e->lang)) return BadName(key, name);
+        break;
+      }
+      case Key::kIntent: {
+        s = GetString(v, key, &e->intent);
+        break;
+      }
+      case Key::kIntentVersion: {
+        s = GetString(v, key, &e->intent_version);
+        break;
+      }
+      case Key::kIntentConfidence: {
+        double d = 0;
+        if (v.get_double().get(d) != simdjson::SUCCESS) return WrongType(key, "a number");
+        e->intent_confidence = static_cast<float>(d);
+        break;
+      }
+      case Key::kRoute: {
+        std::string_view name;
+        if (v.get_string().get(name) != simdjson::SUCCESS) return WrongType(key, "a string");
+        if (!ParseRoute(name, &e->route)) return BadName(key, name);
+        break;
+      }
+      case Key::kProvider: {
+        s = GetString(v, key, &e->provider);
+        break;
+      }
+      case Key::kModel: {
+        s = GetString(v, key, &e->model);
+        break;
+      }
+      case Key::kUsage: {
+        simdjson::dom::object u;
+        if (v.get_object().get(u) != simdjson::SUCCESS) return WrongType(key, "an object");
+        for (auto uf : u) {
+          std::string_view k = uf.key;
+          int64_t* dst = k == "input_tokens"         ? &e->usage.input_tokens
+                         : k == "output_tokens"      ? &e->usage.output_tokens
+                         : k == "cache_read_tokens"  ? &e->usage.cache_read_tokens
+                         : k == "cache_write_tokens" ? &e->usage.cache_write_tokens
+                                                     : nullptr;
+          if (dst == nullptr) continue;
+          if (auto st = GetInt(uf.value, k, dst); !st.ok()) return st;
+        }
+        break;
+      }
+      case Key::kHttpStatus: {
+        s = GetIntIn(v, key, 0, 999, &n);
+        e->http_status = static_cast<int>(n);
+        break;
+      }
+      case Key::kDegradedLevel: {
+        s = GetIntIn(v, key, 0, 1000, &n);
+        e->degraded_level = static_cast<int>(n);
+        break;
+      }
+      case Key::kFlagsHash: {
+        s = GetString(v, key, &e->flags_hash);
+        break;
+      }
+      case Key::kRedactions: {
+        simdjson::dom::object r;
+        if (v.get_object().get(r) != simdjson::SUCCESS) return WrongType(key, "an object");
+        for (auto rf : r) {
+          privacy::PiiType type;
+          // A PII type this build does not know is ignored like any unknown field.
+          if (!privacy::ParsePiiType(rf.key, &type)) continue;
+          if (auto st = GetIntIn(rf.value, rf.key, 0, 65535, &n); !st.ok()) return st;
+          e->redactions[static_cast<size_t>(type)] = static_cast<uint16_t>(n);
+        }
+        break;
+      }
+      case Key::kStageLatencyUs: {
+        simdjson::dom::array arr;
+        if (v.get_array().get(arr) != simdjson::SUCCESS) return WrongType(key, "an array");
+        e->stage_latency_us.clear();
+        for (element item : arr) {
+          simdjson::dom::array pair;
+          std::string_view name;
+          int64_t us = 0;
+          if (item.get_array().get(pair) != simdjson::SUCCESS || pair.size() != 2 ||
+              pair.at(0).get_string().get(name) != simdjson::SUCCESS ||
+              pair.at(1).get_int64().get(us) != simdjson::SUCCESS) {
+            return WrongType(key, "an array of [name, microseconds]");
           }
+          e->stage_latency_us.emplace_back(std::string(name), us);
         }
-        next = i + 1;
-        // An unknown component would make the total disagree: refuse rather than drop money.
-        if (i == kCostComponentCount) return BadName(key, k);
-        auto& lines = key == "cost_nanos" ? e->cost : e->baseline_cost;
-        if (auto st = GetMoney(cf.value, k, &lines[i]); !st.ok()) return st;
+        break;
       }
-      if (key == "baseline_cost_nanos") has_baseline_cost = true;
-    } else if (key == "total_nanos") {
-      has_total = true;
-      s = GetInt(v, key, &total);
-    } else if (key == "baseline_nanos") {
-      s = GetMoney(v, key, &e->baseline);
-    } else if (key == "savings_nanos") {
-      simdjson::dom::object sv;
-      if (v.get_object().get(sv) != simdjson::SUCCESS) return WrongType(key, "an object");
-      size_t next = 0;  // in order, as above
-      for (auto sf : sv) {
-        std::string_view k = sf.key;
-        size_t i = next;
-        if (i >= kStoryCount || kStoryKeys[i] != k) {
-          i = 0;
-          while (i < kStoryCount && kStoryKeys[i] != k) ++i;
+      case Key::kLatencyUs: {
+        s = GetInt(v, key, &e->latency_us);
+        break;
+      }
+      case Key::kCostNanos:
+      case Key::kBaselineCostNanos: {
+        simdjson::dom::object c;
+        if (v.get_object().get(c) != simdjson::SUCCESS) return WrongType(key, "an object");
+        size_t next = 0;  // the encoder writes components in order: try the next one first
+        for (auto cf : c) {
+          std::string_view k = cf.key;
+          size_t i = next;
+          if (i >= kCostComponentCount ||
+              core::CostComponentName(static_cast<core::CostComponent>(i)) != k) {
+            i = 0;
+            while (i < kCostComponentCount &&
+                   core::CostComponentName(static_cast<core::CostComponent>(i)) != k) {
+              ++i;
+            }
+          }
+          next = i + 1;
+          // An unknown component would make the total disagree: refuse rather than drop money.
+          if (i == kCostComponentCount) return BadName(key, k);
+          auto& lines = id == Key::kCostNanos ? e->cost : e->baseline_cost;
+          if (auto st = GetMoney(cf.value, k, &lines[i]); !st.ok()) return st;
         }
-        next = i + 1;
-        if (i == kStoryCount) return BadName(key, k);
-        if (auto st = GetMoney(sf.value, k, &e->savings[i]); !st.ok()) return st;
+        if (id == Key::kBaselineCostNanos) has_baseline_cost = true;
+        break;
       }
+      case Key::kTotalNanos: {
+        has_total = true;
+        s = GetInt(v, key, &total);
+        break;
+      }
+      case Key::kBaselineNanos: {
+        s = GetMoney(v, key, &e->baseline);
+        break;
+      }
+      case Key::kSavingsNanos: {
+        simdjson::dom::object sv;
+        if (v.get_object().get(sv) != simdjson::SUCCESS) return WrongType(key, "an object");
+        size_t next = 0;  // in order, as above
+        for (auto sf : sv) {
+          std::string_view k = sf.key;
+          size_t i = next;
+          if (i >= kStoryCount || kStoryKeys[i] != k) {
+            i = 0;
+            while (i < kStoryCount && kStoryKeys[i] != k) ++i;
+          }
+          next = i + 1;
+          if (i == kStoryCount) return BadName(key, k);
+          if (auto st = GetMoney(sf.value, k, &e->savings[i]); !st.ok()) return st;
+        }
+        break;
+      }
+      case Key::kUnknown:
+        break;
     }
     // Any other key: ignored (added by a later minor revision or by a consumer).
     if (!s.ok()) return s;
@@ -374,9 +481,9 @@ absl::Status DecodeFields(simdjson::dom::object obj, CostEvent* e) {
       any = any || m.nanos() != 0;
     }
     if (any && sum != e->baseline) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cost event baseline_nanos ", e->baseline.nanos(),
-          " is not the sum of baseline_cost_nanos (", sum.nanos(), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("cost event baseline_nanos ", e->baseline.nanos(),
+                       " is not the sum of baseline_cost_nanos (", sum.nanos(), ")"));
     }
   }
   if (has_total && total != e->Total().nanos()) {

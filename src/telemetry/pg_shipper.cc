@@ -28,16 +28,21 @@ struct ReplyDeleter {
 };
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
-Reply Command(redisContext* c, const std::vector<std::string>& args) {
+template <typename S>  // std::string or std::string_view
+Reply CommandOf(redisContext* c, const std::vector<S>& args) {
   std::vector<const char*> argv;
   std::vector<size_t> lens;
-  for (const std::string& a : args) {
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (const S& a : args) {
     argv.push_back(a.data());
     lens.push_back(a.size());
   }
   return Reply(static_cast<redisReply*>(
       redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data())));
 }
+
+Reply Command(redisContext* c, const std::vector<std::string>& args) { return CommandOf(c, args); }
 
 std::string Str(const redisReply* r) {
   return r != nullptr && r->str != nullptr ? std::string(r->str, r->len) : "";
@@ -115,7 +120,7 @@ absl::StatusOr<int64_t> PgShipper::ShipOnce() {
   }
 
   // Reply: nil (timeout) or [[stream, [[id, [field, value, ...] or nil], ...]]].
-  std::vector<std::string> ids;
+  std::vector<std::string_view> ids;  // into `r`, which outlives the XACK
   std::vector<EncodedEvent> events;
   std::vector<std::string> dead_payloads;
   if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
@@ -124,7 +129,7 @@ absl::StatusOr<int64_t> PgShipper::ShipOnce() {
     events.reserve(entries->elements);
     for (size_t i = 0; i < entries->elements; ++i) {
       const redisReply* entry = entries->element[i];
-      ids.push_back(Str(entry->element[0]));
+      ids.push_back(View(entry->element[0]));
       const redisReply* fields = entry->element[1];
       // A pending entry trimmed by MAXLEN comes back without fields: nothing left to ship.
       if (fields == nullptr || fields->type != REDIS_REPLY_ARRAY) continue;
@@ -159,9 +164,10 @@ absl::StatusOr<int64_t> PgShipper::ShipOnce() {
     Reply d = Command(redis_, {"XADD", options_.stream + ":dead", "*", "e", payload});
     if (d == nullptr) return RedisFailed("XADD dead letter");
   }
-  std::vector<std::string> ack = {"XACK", options_.stream, options_.group};
+  std::vector<std::string_view> ack = {"XACK", options_.stream, options_.group};
+  ack.reserve(3 + ids.size());
   ack.insert(ack.end(), ids.begin(), ids.end());
-  Reply a = Command(redis_, ack);
+  Reply a = CommandOf(redis_, ack);
   if (a == nullptr) return RedisFailed("XACK");
   if (a->type == REDIS_REPLY_ERROR) return absl::InternalError("XACK: " + Str(a.get()));
   // Still in the pending phase: keep draining it; otherwise carry on with new entries.
