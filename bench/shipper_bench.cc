@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "core/ids.h"
 #include "telemetry/pg_shipper.h"
 #include "telemetry/pg_sink.h"
@@ -53,6 +54,19 @@ int main(int argc, char** argv) {
       const int64_t k = done + static_cast<int64_t>(i);
       chunk[i].ts_unix_ms = kStartMs + k / 50 + static_cast<int64_t>(rng() % 50);
       chunk[i].request_id = core::NewRequestId();
+      // The fields a gateway event has beyond the random ones: hashes, classifier, stages.
+      telemetry::CostEvent& e = chunk[i];
+      e.user_hash = absl::StrFormat("%016x%016x", rng(), rng());
+      e.session_hash = absl::StrFormat("%016x%016x", rng(), rng());
+      e.intent_confidence = static_cast<float>(rng() % 1000) / 1000.0f;
+      e.intent_version = "i1-0123456789ab";
+      e.provider = "bedrock";
+      e.flags_hash = "f1-89abcdef0123";
+      for (const char* stage : {"admit", "normalize", "intent", "budget", "rate_limit",
+                                "template", "cache", "rag", "compress", "call", "cache_fill"}) {
+        e.stage_latency_us.emplace_back(stage, static_cast<int64_t>(rng() % 400));
+      }
+      e.latency_us = static_cast<int64_t>(rng() % 900'000);
     }
     if (absl::Status s = producer->Write(chunk); !s.ok()) {
       std::fprintf(stderr, "produce: %s\n", s.ToString().c_str());

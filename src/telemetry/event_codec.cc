@@ -59,30 +59,34 @@ void AppendKey(std::string& out, std::string_view key) {
   out.append("\":", 2);
 }
 
-}  // namespace
-
-std::string EncodeCostEventJson(const CostEvent& e) {
+// The whole event, or (columns == false) only the fields the event stores keep in no column of
+// their own. Keys in one fixed order either way.
+std::string Encode(const CostEvent& e, bool columns) {
   std::string out;
   out.reserve(768 + e.request_id.size() + e.intent.size() + e.model.size() + e.provider.size() +
               24 * e.stage_latency_us.size());
   out.append("{\"schema_version\":");
   AppendInt(out, e.schema_version);
-  AppendKey(out, "request_id");
-  AppendString(out, e.request_id);
-  AppendKey(out, "ts_unix_ms");
-  AppendInt(out, e.ts_unix_ms);
-  AppendKey(out, "tenant");
-  AppendString(out, e.tenant);
+  if (columns) {
+    AppendKey(out, "request_id");
+    AppendString(out, e.request_id);
+    AppendKey(out, "ts_unix_ms");
+    AppendInt(out, e.ts_unix_ms);
+    AppendKey(out, "tenant");
+    AppendString(out, e.tenant);
+  }
   AppendKey(out, "user_hash");
   AppendString(out, e.user_hash);
   AppendKey(out, "session_hash");
   AppendString(out, e.session_hash);
-  AppendKey(out, "tier");
-  AppendString(out, core::TierName(e.tier));
-  AppendKey(out, "lang");
-  AppendString(out, core::LangName(e.lang));
-  AppendKey(out, "intent");
-  AppendString(out, e.intent);
+  if (columns) {
+    AppendKey(out, "tier");
+    AppendString(out, core::TierName(e.tier));
+    AppendKey(out, "lang");
+    AppendString(out, core::LangName(e.lang));
+    AppendKey(out, "intent");
+    AppendString(out, e.intent);
+  }
   AppendKey(out, "intent_confidence");
   {
     // Shortest representation that reads back as the same float.
@@ -96,25 +100,29 @@ std::string EncodeCostEventJson(const CostEvent& e) {
     AppendKey(out, "intent_version");
     AppendString(out, e.intent_version);
   }
-  AppendKey(out, "route");
-  AppendString(out, core::RouteName(e.route));
+  if (columns) {
+    AppendKey(out, "route");
+    AppendString(out, core::RouteName(e.route));
+  }
   AppendKey(out, "provider");
   AppendString(out, e.provider);
-  AppendKey(out, "model");
-  AppendString(out, e.model);
-  out.append(",\"usage\":{\"input_tokens\":");
-  AppendInt(out, e.usage.input_tokens);
-  out.append(",\"output_tokens\":");
-  AppendInt(out, e.usage.output_tokens);
-  out.append(",\"cache_read_tokens\":");
-  AppendInt(out, e.usage.cache_read_tokens);
-  out.append(",\"cache_write_tokens\":");
-  AppendInt(out, e.usage.cache_write_tokens);
-  out.push_back('}');
-  AppendKey(out, "http_status");
-  AppendInt(out, e.http_status);
-  AppendKey(out, "degraded_level");
-  AppendInt(out, e.degraded_level);
+  if (columns) {
+    AppendKey(out, "model");
+    AppendString(out, e.model);
+    out.append(",\"usage\":{\"input_tokens\":");
+    AppendInt(out, e.usage.input_tokens);
+    out.append(",\"output_tokens\":");
+    AppendInt(out, e.usage.output_tokens);
+    out.append(",\"cache_read_tokens\":");
+    AppendInt(out, e.usage.cache_read_tokens);
+    out.append(",\"cache_write_tokens\":");
+    AppendInt(out, e.usage.cache_write_tokens);
+    out.push_back('}');
+    AppendKey(out, "http_status");
+    AppendInt(out, e.http_status);
+    AppendKey(out, "degraded_level");
+    AppendInt(out, e.degraded_level);
+  }
   AppendKey(out, "flags_hash");
   AppendString(out, e.flags_hash);
   out.append(",\"redactions\":{");
@@ -139,6 +147,10 @@ std::string EncodeCostEventJson(const CostEvent& e) {
   out.push_back(']');
   AppendKey(out, "latency_us");
   AppendInt(out, e.latency_us);
+  if (!columns) {
+    out.push_back('}');
+    return out;
+  }
   out.append(",\"cost_nanos\":{");
   for (size_t i = 0; i < kCostComponentCount; ++i) {
     if (i > 0) out.push_back(',');
@@ -172,6 +184,12 @@ std::string EncodeCostEventJson(const CostEvent& e) {
   out.append("}}");
   return out;
 }
+
+}  // namespace
+
+std::string EncodeCostEventJson(const CostEvent& e) { return Encode(e, true); }
+
+std::string EncodeCostEventExtraJson(const CostEvent& e) { return Encode(e, false); }
 
 // --- decoding -----------------------------------------------------------------------------------
 namespace {

@@ -121,7 +121,7 @@ absl::StatusOr<int64_t> PgShipper::ShipOnce() {
 
   // Reply: nil (timeout) or [[stream, [[id, [field, value, ...] or nil], ...]]].
   std::vector<std::string_view> ids;  // into `r`, which outlives the XACK
-  std::vector<EncodedEvent> events;
+  std::vector<CostEvent> events;
   std::vector<std::string> dead_payloads;
   if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
     const redisReply* entries = r->element[0]->element[1];
@@ -139,7 +139,7 @@ absl::StatusOr<int64_t> PgShipper::ShipOnce() {
       }
       absl::StatusOr<CostEvent> event = DecodeCostEventJson(payload);
       if (event.ok()) {
-        events.push_back({*std::move(event), std::string(payload)});
+        events.push_back(*std::move(event));
       } else {
         dead_payloads.emplace_back(payload);
       }
@@ -155,7 +155,10 @@ absl::StatusOr<int64_t> PgShipper::ShipOnce() {
                                                       : std::numeric_limits<int64_t>::min();
   // From here on, any failure leaves the entries pending and the next step re-reads them.
   reading_pending_ = true;
-  absl::StatusOr<int64_t> inserted = store_->WriteBatch(events, horizon, options_.before_commit);
+  std::vector<const CostEvent*> rows;
+  rows.reserve(events.size());
+  for (const CostEvent& e : events) rows.push_back(&e);
+  absl::StatusOr<int64_t> inserted = store_->WriteBatch(rows, horizon, options_.before_commit);
   if (!inserted.ok()) return inserted.status();
   if (options_.before_ack) {
     if (absl::Status s = options_.before_ack(); !s.ok()) return s;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <optional>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "telemetry/event_codec.h"
 #include "telemetry/sql/cost_schema.h"
 
 namespace mangaassist::telemetry {
@@ -65,8 +67,7 @@ void PutInt4(std::string* out, int32_t v) {
 }
 
 // One row in sql::EventColumns() order, typed as CreateSchemaSql declares them.
-void AppendCopyRow(std::string* out, const EncodedEvent& encoded) {
-  const CostEvent& e = encoded.event;
+void AppendCopyRow(std::string* out, const CostEvent& e) {
   PutBigEndian(out, sql::EventColumns().size(), 2);
   PutText(out, e.request_id);
   PutInt8(out, e.ts_unix_ms);
@@ -80,7 +81,7 @@ void AppendCopyRow(std::string* out, const EncodedEvent& encoded) {
   PutText(out, core::RouteName(e.route));
   PutText(out, e.model);
   for (int64_t v : sql::MeasuresOf(e)) PutInt8(out, v);
-  PutText(out, encoded.json);
+  PutText(out, EncodeCostEventExtraJson(e));
 }
 
 // The raw insert feeding the rollup upsert through a data-modifying CTE: `ins` holds exactly the
@@ -168,7 +169,7 @@ absl::Status PgEventStore::Exec(const std::string& sql_text) {
 }
 
 absl::StatusOr<int64_t> PgEventStore::WriteBatch(
-    const std::vector<EncodedEvent>& batch, int64_t horizon_ms,
+    const std::vector<const CostEvent*>& batch, int64_t horizon_ms,
     const std::function<absl::Status()>& before_commit) {
   if (absl::Status s = EnsureConnected(); !s.ok()) return s;
   if (batch.empty()) return 0;
@@ -184,7 +185,7 @@ absl::StatusOr<int64_t> PgEventStore::WriteBatch(
 }
 
 absl::Status PgEventStore::CopyRows(const char* table,
-                                    const std::vector<const EncodedEvent*>& rows,
+                                    const std::vector<const CostEvent*>& rows,
                                     std::string* sqlstate) {
   {
     std::string copy = absl::StrCat("COPY ", table, " (", absl::StrJoin(sql::EventColumns(), ", "),
@@ -197,7 +198,7 @@ absl::Status PgEventStore::CopyRows(const char* table,
   std::string data(kCopyBinaryHeader);
   data.reserve(kChunk + (64 << 10));
   bool sent = true;
-  for (const EncodedEvent* e : rows) {
+  for (const CostEvent* e : rows) {
     AppendCopyRow(&data, *e);
     if (data.size() >= kChunk) {
       sent = PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) == 1;
@@ -222,14 +223,14 @@ absl::Status PgEventStore::CopyRows(const char* table,
   return status;
 }
 
-absl::Status PgEventStore::UpsertRollups(const std::vector<const EncodedEvent*>& rows) {
+absl::Status PgEventStore::UpsertRollups(const std::vector<const CostEvent*>& rows) {
   // Sums per cell here, one upsert row per cell, cells in RollupCellLess order: concurrent
   // shippers then lock rollup rows in the same order and cannot deadlock.
   std::map<HourlyRollup, HourlyRollup, bool (*)(const HourlyRollup&, const HourlyRollup&)> cells(
       RollupCellLess);
-  for (const EncodedEvent* e : rows) {
-    HourlyRollup cell = RollupCellOf(e->event);
-    cells.try_emplace(cell, cell).first->second.Add(e->event);
+  for (const CostEvent* e : rows) {
+    HourlyRollup cell = RollupCellOf(*e);
+    cells.try_emplace(cell, cell).first->second.Add(*e);
   }
   // A statement takes at most 65,535 parameters: 1,000 cells (39,000) per statement.
   constexpr size_t kCols = 6 + sql::kMeasureCount;
@@ -268,7 +269,7 @@ absl::Status PgEventStore::UpsertRollups(const std::vector<const EncodedEvent*>&
   return flush();
 }
 
-absl::Status PgEventStore::WriteInTransaction(const std::vector<EncodedEvent>& batch,
+absl::Status PgEventStore::WriteInTransaction(const std::vector<const CostEvent*>& batch,
                                               int64_t horizon_ms,
                                               const std::function<absl::Status()>& before_commit,
                                               int64_t* inserted) {
@@ -281,12 +282,12 @@ absl::Status PgEventStore::WriteInTransaction(const std::vector<EncodedEvent>& b
     if (PQresultStatus(r.res) != PGRES_COMMAND_OK) return Error("retention delete");
   }
   // The first occurrence of each request_id inside the retention window.
-  std::vector<const EncodedEvent*> rows;
+  std::vector<const CostEvent*> rows;
   rows.reserve(batch.size());
   std::unordered_set<std::string_view> seen;
-  for (const EncodedEvent& e : batch) {
-    if (e.event.ts_unix_ms < horizon_ms) continue;  // see EventSink::WriteEncoded
-    if (seen.insert(e.event.request_id).second) rows.push_back(&e);
+  for (const CostEvent* e : batch) {
+    if (e->ts_unix_ms < horizon_ms) continue;  // see EventSink::WriteEncoded
+    if (seen.insert(e->request_id).second) rows.push_back(e);
   }
 
   // Fast path, the normal case: no request_id of the batch is stored yet, so the rows go
@@ -357,6 +358,21 @@ absl::StatusOr<int64_t> PgEventStore::CountEvents() {
   return std::strtoll(PQgetvalue(r.res, 0, 0), nullptr, 10);
 }
 
+absl::StatusOr<std::optional<CostEvent>> PgEventStore::GetEvent(std::string_view request_id) {
+  if (absl::Status s = EnsureConnected(); !s.ok()) return s;
+  static const std::string* const kQuery =
+      new std::string(sql::EventJsonQuerySql(sql::Dialect::kPostgres));
+  const std::string id(request_id);
+  const char* params[] = {id.c_str()};
+  Result r(PQexecParams(conn_, kQuery->c_str(), 1, nullptr, params, nullptr, nullptr, 0));
+  if (PQresultStatus(r.res) != PGRES_TUPLES_OK) return Error("get event");
+  if (PQntuples(r.res) == 0) return std::nullopt;
+  absl::StatusOr<CostEvent> event = DecodeCostEventJson(
+      std::string_view(PQgetvalue(r.res, 0, 0), static_cast<size_t>(PQgetlength(r.res, 0, 0))));
+  if (!event.ok()) return event.status();
+  return std::optional<CostEvent>(*std::move(event));
+}
+
 namespace {
 
 class PostgresSink final : public EventSink {
@@ -372,7 +388,10 @@ class PostgresSink final : public EventSink {
             ? absl::ToUnixMillis(clock_->Now()) - options_.retention_days * kMillisPerDay
             : std::numeric_limits<int64_t>::min();
     absl::MutexLock lock(&mu_);
-    return store_->WriteBatch(batch, horizon).status();
+    std::vector<const CostEvent*> events;
+    events.reserve(batch.size());
+    for (const EncodedEvent& e : batch) events.push_back(&e.event);
+    return store_->WriteBatch(events, horizon).status();
   }
   absl::StatusOr<std::vector<HourlyRollup>> Rollups(int64_t from_ms, int64_t to_ms) override {
     absl::MutexLock lock(&mu_);
@@ -381,6 +400,10 @@ class PostgresSink final : public EventSink {
   absl::StatusOr<int64_t> CountEvents() override {
     absl::MutexLock lock(&mu_);
     return store_->CountEvents();
+  }
+  absl::StatusOr<std::optional<CostEvent>> GetEvent(std::string_view request_id) override {
+    absl::MutexLock lock(&mu_);
+    return store_->GetEvent(request_id);
   }
 
  private:

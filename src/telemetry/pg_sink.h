@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -47,24 +49,27 @@ class PgEventStore {
   // runs inside the transaction just before COMMIT; a non-OK status rolls back (a test hook for
   // a crash before commit). Returns the number of events actually inserted. Unavailable when the
   // connection is lost (it is re-established on the next call).
-  absl::StatusOr<int64_t> WriteBatch(const std::vector<EncodedEvent>& batch, int64_t horizon_ms,
+  absl::StatusOr<int64_t> WriteBatch(const std::vector<const CostEvent*>& batch,
+                                     int64_t horizon_ms,
                                      const std::function<absl::Status()>& before_commit = {});
   absl::StatusOr<std::vector<HourlyRollup>> Rollups(int64_t from_ms, int64_t to_ms);
   absl::StatusOr<int64_t> CountEvents();
+  // The event with this request_id from the view cost_events_json; nullopt when none.
+  absl::StatusOr<std::optional<CostEvent>> GetEvent(std::string_view request_id);
 
  private:
   PgEventStore(std::string conninfo, int statement_timeout_ms)
       : conninfo_(std::move(conninfo)), statement_timeout_ms_(statement_timeout_ms) {}
   absl::Status EnsureConnected();
   absl::Status Exec(const std::string& sql);
-  absl::Status WriteInTransaction(const std::vector<EncodedEvent>& batch, int64_t horizon_ms,
+  absl::Status WriteInTransaction(const std::vector<const CostEvent*>& batch, int64_t horizon_ms,
                                   const std::function<absl::Status()>& before_commit,
                                   int64_t* inserted);
   // COPY (FORMAT binary) of `rows` into `table`; on a server error `sqlstate` gets its code.
-  absl::Status CopyRows(const char* table, const std::vector<const EncodedEvent*>& rows,
+  absl::Status CopyRows(const char* table, const std::vector<const CostEvent*>& rows,
                         std::string* sqlstate);
   // Adds `rows` (all inserted) to cost_rollup_hourly.
-  absl::Status UpsertRollups(const std::vector<const EncodedEvent*>& rows);
+  absl::Status UpsertRollups(const std::vector<const CostEvent*>& rows);
   absl::Status Error(const std::string& what);
 
   const std::string conninfo_;

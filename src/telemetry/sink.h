@@ -8,7 +8,9 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -97,6 +99,10 @@ class EventSink : public EventWriter {
                                                                           int64_t to_ms) = 0;
   // Raw events currently stored (after retention).
   [[nodiscard]] virtual absl::StatusOr<int64_t> CountEvents() = 0;
+  // The stored event with this request_id, read back through the view cost_events_json (the
+  // columns merged with `extra`); nullopt when there is none (never stored, or past retention).
+  [[nodiscard]] virtual absl::StatusOr<std::optional<CostEvent>> GetEvent(
+      std::string_view request_id) = 0;
 };
 
 }  // namespace mangaassist::telemetry

@@ -2,6 +2,9 @@
 // test harness (tests/support/postgres_server.h, a fresh database per test).
 #include "telemetry/sink.h"
 
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -12,11 +15,15 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "core/clock.h"
 #include "gtest/gtest.h"
+#include "telemetry/event_codec.h"
 #include "telemetry/pg_sink.h"
 #include "telemetry/sink_test_util.h"
+#include "telemetry/sql/cost_schema.h"
 #include "telemetry/sqlite_sink.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/server_process.h"
@@ -80,6 +87,30 @@ class EventSinkTest : public ::testing::TestWithParam<Backend> {
     options.retention_days = retention_days;
     options.clock = clock;
     return NewPostgresSink(options);
+  }
+
+  // Runs `sql_text` (`;`-separated statements) on the store directly, past any sink.
+  absl::Status ExecSql(const std::string& sql_text) {
+    if (GetParam() == Backend::kSqlite) {
+      sqlite3* db = nullptr;
+      if (sqlite3_open((dir_ + "/events.db").c_str(), &db) != SQLITE_OK) {
+        sqlite3_close(db);
+        return absl::InternalError("open");
+      }
+      char* err = nullptr;
+      int rc = sqlite3_exec(db, sql_text.c_str(), nullptr, nullptr, &err);
+      std::string msg = err != nullptr ? err : "";
+      sqlite3_free(err);
+      sqlite3_close(db);
+      return rc == SQLITE_OK ? absl::OkStatus() : absl::InternalError(msg);
+    }
+    PGconn* conn = PQconnectdb(conninfo_.c_str());
+    PGresult* r = PQexec(conn, sql_text.c_str());
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    std::string msg = PQerrorMessage(conn);
+    PQclear(r);
+    PQfinish(conn);
+    return ok ? absl::OkStatus() : absl::InternalError(msg);
   }
 
   int64_t Count(EventSink& sink) {
@@ -237,6 +268,98 @@ TEST_P(EventSinkTest, RetentionDeletesOldRawEventsButKeepsRollups) {
   // Re-sending a deleted event does not count it again.
   ASSERT_TRUE((*sink)->Write(recent).ok());
   EXPECT_EQ(All(**sink), BruteForce(rolled, kAllFrom, kAllTo));
+}
+
+// Every field, including the ones kept only in `extra`, comes back through the view.
+CostEvent RichEvent(const std::string& id, int64_t ts_ms) {
+  CostEvent e;
+  e.request_id = id;
+  e.ts_unix_ms = ts_ms;
+  e.tenant = "acme";
+  e.user_hash = "0123456789abcdef0123456789abcdef";
+  e.session_hash = "fedcba9876543210fedcba9876543210";
+  e.tier = core::Tier::kPremium;
+  e.lang = core::Lang::kMixed;
+  e.intent = "product_search";
+  e.intent_confidence = 0.1f;  // no exact binary form: must come back as the same float
+  e.intent_version = "i1-0123456789ab";
+  e.route = core::Route::kSemanticCache;
+  e.provider = "bedrock";
+  e.model = "モデル \"quoted\",\tcomma";
+  e.usage = {1234, 567, 89, 10};
+  e.http_status = 203;
+  e.degraded_level = 2;
+  e.flags_hash = "flags-1";
+  for (size_t i = 0; i < e.redactions.size(); ++i) e.redactions[i] = static_cast<uint16_t>(i + 1);
+  e.stage_latency_us = {{"admit", 12}, {"normalize", 345}, {"call \"x\"", 67890}};
+  e.latency_us = 70'000;
+  for (size_t i = 0; i < e.cost.size(); ++i) {
+    e.cost[i] = Money::FromNanos(static_cast<int64_t>(1000 * i + 7));
+  }
+  e.baseline = Money::FromNanos(14'245'119);
+  e.baseline_cost[0] = Money::FromNanos(14'000'000);
+  e.baseline_cost[kCostComponentCount - 1] = Money::FromNanos(245'119);
+  for (size_t i = 0; i < e.savings.size(); ++i) {
+    e.savings[i] = Money::FromNanos(static_cast<int64_t>(i) * 1'000'003 - 2'000'000);
+  }
+  return e;
+}
+
+TEST_P(EventSinkTest, EveryFieldComesBackThroughTheView) {
+  const CostEvent e = RichEvent("rich-1", t0_);
+  ASSERT_TRUE(sink_->Write({e}).ok());
+  auto back = sink_->GetEvent("rich-1");
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_TRUE(back->has_value());
+  // The encoder writes every field in a fixed order: equal bytes, equal events.
+  EXPECT_EQ(EncodeCostEventJson(**back), EncodeCostEventJson(e));
+
+  auto none = sink_->GetEvent("never-stored");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+}
+
+// A store created before `extra` (its column `raw` held the whole event) is renamed in place when
+// a sink opens it: old rows read back whole and new ones are written beside them.
+TEST_P(EventSinkTest, OpensAStoreWrittenWithTheRawColumn) {
+  sink_.reset();
+  const bool sqlite = GetParam() == Backend::kSqlite;
+  std::string old_schema = sql::CreateSchemaSql(sqlite ? sql::Dialect::kSqlite
+                                                       : sql::Dialect::kPostgres);
+  old_schema = old_schema.substr(0, old_schema.find(";\n") + 2);  // CREATE TABLE cost_events
+  const size_t extra = old_schema.find("extra TEXT NOT NULL");
+  ASSERT_NE(extra, std::string::npos) << old_schema;
+  old_schema.replace(extra, 5, "raw");
+  CostEvent old = RichEvent("old-1", t0_);
+  old.usage = {};
+  old.cost = {};
+  old.baseline = Money();
+  old.baseline_cost = {};
+  old.savings = {};
+  const std::string json = EncodeCostEventJson(old);
+  std::string insert = absl::StrCat(
+      "INSERT INTO cost_events (request_id, ts_ms, hour_ms, tenant, intent, http_status, "
+      "degraded_level, tier, lang, route, model, raw) VALUES ('old-1', ",
+      t0_, ", ", HourStartMs(t0_), ", 'acme', 'product_search', 203, 2, 'premium', 'mixed', ",
+      "'semantic_cache', '", absl::StrReplaceAll(old.model, {{"'", "''"}}), "', '",
+      absl::StrReplaceAll(json, {{"'", "''"}}), "')");
+  // SetUp's sink made the current schema: replace it with the old one.
+  absl::Status made = ExecSql(absl::StrCat(
+      "DROP VIEW cost_events_json; DROP TABLE cost_events; ", old_schema, insert));
+  ASSERT_TRUE(made.ok()) << made;
+
+  auto sink = NewSink(0, nullptr);
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  auto back = (*sink)->GetEvent("old-1");
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_TRUE(back->has_value());
+  EXPECT_EQ(EncodeCostEventJson(**back), json);
+  const CostEvent fresh = RichEvent("new-1", t0_ + 1);
+  ASSERT_TRUE((*sink)->Write({fresh}).ok());
+  EXPECT_EQ(Count(**sink), 2);
+  auto again = (*sink)->GetEvent("new-1");
+  ASSERT_TRUE(again.ok() && again->has_value()) << again.status();
+  EXPECT_EQ(EncodeCostEventJson(**again), EncodeCostEventJson(fresh));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllSinks, EventSinkTest,

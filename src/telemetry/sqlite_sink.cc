@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -14,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "telemetry/event_codec.h"
 #include "telemetry/sql/cost_schema.h"
 
 namespace mangaassist::telemetry {
@@ -65,6 +68,7 @@ class SqliteSink final : public EventSink {
     upsert_rollup_.reset();
     query_rollups_.reset();
     count_.reset();
+    get_event_.reset();
     sqlite3_close(db_);
   }
 
@@ -83,6 +87,7 @@ class SqliteSink final : public EventSink {
     if (absl::Status s = Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !s.ok()) {
       return s;
     }
+    if (absl::Status s = RenameRawColumn(); !s.ok()) return s;
     if (absl::Status s = Exec(sql::CreateSchemaSql(sql::Dialect::kSqlite)); !s.ok()) return s;
 
     const auto& cols = sql::EventColumns();
@@ -102,6 +107,7 @@ class SqliteSink final : public EventSink {
          sql::RollupUpsertSql(absl::StrCat("VALUES (", Placeholders(6 + measures.size()), ")"))},
         {&query_rollups_, sql::RollupQuerySql(sql::Dialect::kSqlite)},
         {&count_, "SELECT COUNT(*) FROM cost_events"},
+        {&get_event_, sql::EventJsonQuerySql(sql::Dialect::kSqlite)},
     };
     for (auto& st : statements) {
       *st.stmt = std::make_unique<Stmt>();
@@ -174,7 +180,49 @@ class SqliteSink final : public EventSink {
     return n;
   }
 
+  absl::StatusOr<std::optional<CostEvent>> GetEvent(std::string_view request_id) override
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    sqlite3_stmt* s = get_event_->get();
+    BindText(s, 1, request_id);
+    int rc = sqlite3_step(s);
+    std::string json;
+    if (rc == SQLITE_ROW) {
+      const unsigned char* t = sqlite3_column_text(s, 0);
+      json.assign(t ? reinterpret_cast<const char*>(t) : "",
+                  static_cast<size_t>(sqlite3_column_bytes(s, 0)));
+    }
+    absl::Status status =
+        rc == SQLITE_ROW || rc == SQLITE_DONE ? absl::OkStatus() : Error("get event");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (!status.ok()) return status;
+    if (rc == SQLITE_DONE) return std::nullopt;
+    absl::StatusOr<CostEvent> event = DecodeCostEventJson(json);
+    if (!event.ok()) return event.status();
+    return std::optional<CostEvent>(*std::move(event));
+  }
+
  private:
+  // Stores written before `extra` existed have `raw` (the whole event's JSON), which merges into
+  // the same event in the view: the column is renamed in place.
+  absl::Status RenameRawColumn() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Stmt info;
+    if (sqlite3_prepare_v2(db_, "PRAGMA table_info(cost_events)", -1, info.out(), nullptr) !=
+        SQLITE_OK) {
+      return Error("table_info");
+    }
+    bool has_raw = false;
+    while (sqlite3_step(info.get()) == SQLITE_ROW) {
+      const unsigned char* name = sqlite3_column_text(info.get(), 1);
+      if (name != nullptr && std::string_view(reinterpret_cast<const char*>(name)) == "raw") {
+        has_raw = true;
+      }
+    }
+    if (!has_raw) return absl::OkStatus();
+    return Exec("ALTER TABLE cost_events RENAME COLUMN raw TO extra");
+  }
+
   absl::Status WriteInTransaction(const std::vector<EncodedEvent>& batch, int64_t horizon)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (options_.retention_days > 0) {
@@ -200,7 +248,8 @@ class SqliteSink final : public EventSink {
       BindText(ins, i++, core::RouteName(e.route));
       BindText(ins, i++, e.model);
       for (int64_t v : sql::MeasuresOf(e)) sqlite3_bind_int64(ins, i++, v);
-      sqlite3_bind_text(ins, i++, encoded.json.data(), static_cast<int>(encoded.json.size()),
+      const std::string extra = EncodeCostEventExtraJson(e);
+      sqlite3_bind_text(ins, i++, extra.data(), static_cast<int>(extra.size()),
                         SQLITE_STATIC);  // outlives the step
       if (absl::Status s = Step(insert_event_.get()); !s.ok()) return s;
       if (sqlite3_changes(db_) == 1) {
@@ -265,6 +314,7 @@ class SqliteSink final : public EventSink {
   std::unique_ptr<Stmt> upsert_rollup_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Stmt> query_rollups_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Stmt> count_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<Stmt> get_event_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

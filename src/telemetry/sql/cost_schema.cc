@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -142,7 +143,7 @@ const std::vector<std::string>& EventColumns() {
                                            "intent",     "http_status", "degraded_level", "tier",
                                            "lang",       "route",       "model"};
     for (const std::string& m : MeasureColumns()) v->push_back(m);
-    v->push_back("raw");
+    v->push_back("extra");
     return v;
   }();
   return *kColumns;
@@ -171,7 +172,20 @@ std::string CreateSchemaSql(Dialect dialect) {
       "  lang TEXT NOT NULL,\n"
       "  route TEXT NOT NULL,\n"
       "  model TEXT NOT NULL DEFAULT ''",
-      measures, ",\n  raw TEXT NOT NULL\n);\n");
+      measures, ",\n  extra TEXT NOT NULL\n);\n");
+  // Stores created before `extra` had `raw`, the whole event's JSON: renamed, it still merges
+  // into the same event in the view (its fields equal the columns'). SQLite has no conditional
+  // DDL; its sink renames the column itself (SqliteSink, PRAGMA table_info).
+  std::string migrate;
+  if (dialect == Dialect::kPostgres) {
+    migrate =
+        "DO $$ BEGIN\n"
+        "  IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = "
+        "current_schema() AND table_name = 'cost_events' AND column_name = 'raw') THEN\n"
+        "    ALTER TABLE cost_events RENAME COLUMN raw TO extra;\n"
+        "  END IF;\n"
+        "END $$;\n";
+  }
   std::string index = "CREATE INDEX IF NOT EXISTS cost_events_ts ON cost_events (ts_ms);\n";
   std::string rollup = absl::StrCat(
       "CREATE TABLE IF NOT EXISTS cost_rollup_hourly (\n"
@@ -184,7 +198,65 @@ std::string CreateSchemaSql(Dialect dialect) {
       "  model TEXT NOT NULL,\n"
       "  requests ",
       big, " NOT NULL DEFAULT 0", measures, ",\n  PRIMARY KEY (", kDims, ")\n);\n");
-  return absl::StrCat(events, index, rollup);
+  return absl::StrCat(events, migrate, index, rollup, EventJsonViewSql(dialect));
+}
+
+std::string EventJsonViewSql(Dialect dialect) {
+  const bool pg = dialect == Dialect::kPostgres;
+  const char* object = pg ? "jsonb_build_object(" : "json_object(";
+  auto members = [](const std::vector<std::pair<std::string, std::string>>& kv) {
+    std::vector<std::string> parts;
+    for (const auto& [key, expr] : kv) parts.push_back(absl::StrCat("'", key, "', ", expr));
+    return absl::StrJoin(parts, ", ");
+  };
+  std::vector<std::pair<std::string, std::string>> cost, baseline_cost, savings;
+  std::vector<std::string> cost_columns;
+  for (size_t i = 0; i < kCostComponentCount; ++i) {
+    const std::string name(core::CostComponentName(static_cast<core::CostComponent>(i)));
+    cost.emplace_back(name, absl::StrCat("cost_", name, "_nusd"));
+    cost_columns.push_back(absl::StrCat("cost_", name, "_nusd"));
+    baseline_cost.emplace_back(name, absl::StrCat("baseline_", name, "_nusd"));
+  }
+  for (size_t i = 0; i < kStoryCount; ++i) {
+    savings.emplace_back(absl::StrCat("us0", i + 1), StoryColumn(i));
+  }
+  const std::vector<std::pair<std::string, std::string>> top = {
+      {"request_id", "request_id"},
+      {"ts_unix_ms", "ts_ms"},
+      {"tenant", "tenant"},
+      {"tier", "tier"},
+      {"lang", "lang"},
+      {"intent", "intent"},
+      {"route", "route"},
+      {"model", "model"},
+      {"usage", absl::StrCat(object,
+                             members({{"input_tokens", "input_tokens"},
+                                      {"output_tokens", "output_tokens"},
+                                      {"cache_read_tokens", "cache_read_tokens"},
+                                      {"cache_write_tokens", "cache_write_tokens"}}),
+                             ")")},
+      {"http_status", "http_status"},
+      {"degraded_level", "degraded_level"},
+      {"cost_nanos", absl::StrCat(object, members(cost), ")")},
+      {"total_nanos", absl::StrCat("(", absl::StrJoin(cost_columns, " + "), ")")},
+      {"baseline_nanos", "baseline_nusd"},
+      {"baseline_cost_nanos", absl::StrCat(object, members(baseline_cost), ")")},
+      {"savings_nanos", absl::StrCat(object, members(savings), ")")},
+  };
+  const std::string columns = absl::StrCat(object, members(top), ")");
+  if (pg) {
+    return absl::StrCat(
+        "CREATE OR REPLACE VIEW cost_events_json AS SELECT request_id, ts_ms, CAST(", columns,
+        " || CAST(extra AS jsonb) AS text) AS event FROM cost_events;\n");
+  }
+  return absl::StrCat("DROP VIEW IF EXISTS cost_events_json;\n",
+                      "CREATE VIEW cost_events_json AS SELECT request_id, ts_ms, json_patch(",
+                      columns, ", extra) AS event FROM cost_events;\n");
+}
+
+std::string EventJsonQuerySql(Dialect dialect) {
+  return absl::StrCat("SELECT event FROM cost_events_json WHERE request_id = ",
+                      dialect == Dialect::kPostgres ? "$1" : "?");
 }
 
 std::string RollupSelectSql(std::string_view source) {

@@ -6,7 +6,10 @@
 //   request_id, ts_ms (unix ms), hour_ms (ts_ms floored to the UTC hour, computed by the writer
 //   so the rollup needs no date function), tenant, intent, http_status, degraded_level,
 //   the rollup dimensions tier, lang, route (names: "guest", "ja", "haiku"...), model,
-//   the measures (below), raw (the event's JSON, EncodeCostEventJson). Index on ts_ms.
+//   the measures (below), extra (the JSON of the fields with no column, EncodeCostEventExtraJson).
+//   Index on ts_ms.
+// cost_events_json — a view: request_id, ts_ms, event (the whole event's JSON, the columns merged
+//   with extra; DecodeCostEventJson reads it back). SQL users query fields with ->> / json_extract.
 // cost_rollup_hourly — PRIMARY KEY (hour_ms, tier, lang, route, model), requests, measures.
 // Measures, all BIGINT / INTEGER, money in integer nano-USD:
 //   input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
@@ -49,12 +52,17 @@ absl::Status ParseDimensions(std::string_view tier, std::string_view lang, std::
                              HourlyRollup* rollup);
 
 // Columns of cost_events in insert order: request_id, ts_ms, hour_ms, tenant, intent,
-// http_status, degraded_level, tier, lang, route, model, measures..., raw.
+// http_status, degraded_level, tier, lang, route, model, measures..., extra.
 const std::vector<std::string>& EventColumns();
 inline constexpr size_t kEventTextColumnsBeforeMeasures = 11;
 
-// CREATE TABLE IF NOT EXISTS / CREATE INDEX IF NOT EXISTS statements, `;`-separated.
+// CREATE TABLE IF NOT EXISTS / CREATE INDEX IF NOT EXISTS statements, the raw → extra rename
+// (PostgreSQL; see SqliteSink for SQLite) and the view, `;`-separated.
 std::string CreateSchemaSql(Dialect dialect);
+// (Re)creates the view cost_events_json (part of CreateSchemaSql).
+std::string EventJsonViewSql(Dialect dialect);
+// SELECT event FROM cost_events_json WHERE request_id = <p1>, with a `?` or `$1` placeholder.
+std::string EventJsonQuerySql(Dialect dialect);
 
 // The rollup of the rows of `source` (a table, or a CTE such as the RETURNING of the insert):
 //   SELECT hour_ms, tier, lang, route, model, COUNT(*) AS requests, SUM(m) AS m ...
