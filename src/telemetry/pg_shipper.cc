@@ -3,6 +3,8 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -21,12 +23,8 @@ timeval ToTimeval(std::chrono::milliseconds ms) {
                  static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
 }
 
-struct ReplyDeleter {
-  void operator()(redisReply* r) const {
-    if (r != nullptr) freeReplyObject(r);
-  }
-};
-using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+// Replies live in the shipper's ReplyArena (below) until the next step: nothing to free.
+using Reply = redisReply*;
 
 template <typename S>  // std::string or std::string_view
 Reply CommandOf(redisContext* c, const std::vector<S>& args) {
@@ -38,8 +36,8 @@ Reply CommandOf(redisContext* c, const std::vector<S>& args) {
     argv.push_back(a.data());
     lens.push_back(a.size());
   }
-  return Reply(static_cast<redisReply*>(
-      redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data())));
+  return static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data()));
 }
 
 Reply Command(redisContext* c, const std::vector<std::string>& args) { return CommandOf(c, args); }
@@ -54,6 +52,99 @@ std::string_view View(const redisReply* r) {
 
 }  // namespace
 
+// Builds the replies of the shipper's Redis connection (hiredis' redisReplyObjectFunctions) in
+// blocks kept from step to step, instead of one malloc per element and a free of each at the
+// end. A batch reply holds tens of thousands of elements: with malloc their frees (and the
+// allocator's consolidation they set off) took a seventh of the shipper's CPU.
+class ReplyArena {
+ public:
+  ReplyArena() = default;
+  ReplyArena(const ReplyArena&) = delete;
+  ReplyArena& operator=(const ReplyArena&) = delete;
+
+  // Installs the object functions on `c`'s reader.
+  void Attach(redisContext* c) {
+    c->reader->fn = &kFunctions;
+    c->reader->privdata = this;
+  }
+  // Every reply built so far is dead: their memory is reused.
+  void Reset() {
+    block_ = 0;
+    used_ = 0;
+  }
+
+ private:
+  static constexpr size_t kBlockSize = 1 << 20;
+
+  void* Allocate(size_t n) {
+    n = (n + 15) & ~size_t{15};
+    while (block_ < blocks_.size()) {
+      Block& b = blocks_[block_];
+      if (used_ + n <= b.size) {
+        void* p = b.data.get() + used_;
+        used_ += n;
+        return p;
+      }
+      ++block_;
+      used_ = 0;
+    }
+    const size_t size = std::max(n, kBlockSize);
+    blocks_.push_back({std::make_unique<char[]>(size), size});
+    block_ = blocks_.size() - 1;
+    used_ = n;
+    return blocks_.back().data.get();
+  }
+
+  static redisReply* Create(const redisReadTask* task, int type) {
+    auto* arena = static_cast<ReplyArena*>(task->privdata);
+    auto* r = static_cast<redisReply*>(arena->Allocate(sizeof(redisReply)));
+    *r = redisReply{};
+    r->type = type;
+    if (task->parent != nullptr) {
+      auto* parent = static_cast<redisReply*>(task->parent->obj);
+      parent->element[task->idx] = r;
+    }
+    return r;
+  }
+  static void* CreateString(const redisReadTask* task, char* str, size_t len) {
+    redisReply* r = Create(task, task->type);
+    auto* copy = static_cast<char*>(static_cast<ReplyArena*>(task->privdata)->Allocate(len + 1));
+    std::memcpy(copy, str, len);
+    copy[len] = '\0';
+    r->str = copy;
+    r->len = len;
+    return r;
+  }
+  static void* CreateArray(const redisReadTask* task, int elements) {
+    redisReply* r = Create(task, REDIS_REPLY_ARRAY);
+    r->elements = static_cast<size_t>(elements);
+    if (elements > 0) {
+      r->element = static_cast<redisReply**>(static_cast<ReplyArena*>(task->privdata)->Allocate(
+          sizeof(redisReply*) * static_cast<size_t>(elements)));
+      std::fill_n(r->element, elements, nullptr);
+    }
+    return r;
+  }
+  static void* CreateInteger(const redisReadTask* task, long long value) {  // NOLINT: hiredis
+    redisReply* r = Create(task, REDIS_REPLY_INTEGER);
+    r->integer = value;
+    return r;
+  }
+  static void* CreateNil(const redisReadTask* task) { return Create(task, REDIS_REPLY_NIL); }
+  static void FreeObject(void*) {}  // the arena owns everything
+
+  static inline redisReplyObjectFunctions kFunctions = {CreateString, CreateArray, CreateInteger,
+                                                        CreateNil, FreeObject};
+
+  struct Block {
+    std::unique_ptr<char[]> data;
+    size_t size;
+  };
+  std::vector<Block> blocks_;
+  size_t block_ = 0;  // the block being filled
+  size_t used_ = 0;   // bytes of it in use
+};
+
 absl::StatusOr<std::unique_ptr<PgShipper>> PgShipper::Create(PgShipperOptions options) {
   auto store = PgEventStore::Connect(options.pg_conninfo, options.statement_timeout_ms);
   if (!store.ok()) return store.status();
@@ -63,7 +154,8 @@ absl::StatusOr<std::unique_ptr<PgShipper>> PgShipper::Create(PgShipperOptions op
 PgShipper::PgShipper(PgShipperOptions options, std::unique_ptr<PgEventStore> store)
     : options_(std::move(options)),
       clock_(options_.clock != nullptr ? options_.clock : &core::SystemClock()),
-      store_(std::move(store)) {}
+      store_(std::move(store)),
+      replies_(std::make_unique<ReplyArena>()) {}
 
 PgShipper::~PgShipper() {
   Stop();
@@ -89,17 +181,19 @@ absl::Status PgShipper::ConnectRedis() {
                                         std::chrono::milliseconds(1000))) != REDIS_OK) {
     return RedisFailed("connect");
   }
+  replies_->Attach(redis_);
   // Id 0: entries written before the group existed are shipped too.
   Reply r = Command(redis_, {"XGROUP", "CREATE", options_.stream, options_.group, "0", "MKSTREAM"});
   if (r == nullptr) return RedisFailed("XGROUP CREATE");
-  if (r->type == REDIS_REPLY_ERROR && Str(r.get()).rfind("BUSYGROUP", 0) != 0) {
-    return absl::InternalError(absl::StrCat("XGROUP CREATE: ", Str(r.get())));
+  if (r->type == REDIS_REPLY_ERROR && Str(r).rfind("BUSYGROUP", 0) != 0) {
+    return absl::InternalError(absl::StrCat("XGROUP CREATE: ", Str(r)));
   }
   reading_pending_ = true;
   return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> PgShipper::ShipOnce() {
+  replies_->Reset();  // no reply of the last step is used any more
   if (absl::Status s = ConnectRedis(); !s.ok()) return s;
   const bool pending = reading_pending_;
   std::vector<std::string> args = {"XREADGROUP",      "GROUP", options_.group,
@@ -113,7 +207,7 @@ absl::StatusOr<int64_t> PgShipper::ShipOnce() {
   if (r == nullptr) return RedisFailed("XREADGROUP");
   if (r->type == REDIS_REPLY_ERROR) {
     // NOGROUP: the stream was deleted; recreate the group on the next step.
-    std::string err = Str(r.get());
+    std::string err = Str(r);
     if (redis_ != nullptr) redisFree(redis_);
     redis_ = nullptr;
     return absl::InternalError(absl::StrCat("XREADGROUP: ", err));
@@ -172,7 +266,7 @@ absl::StatusOr<int64_t> PgShipper::ShipOnce() {
   ack.insert(ack.end(), ids.begin(), ids.end());
   Reply a = CommandOf(redis_, ack);
   if (a == nullptr) return RedisFailed("XACK");
-  if (a->type == REDIS_REPLY_ERROR) return absl::InternalError("XACK: " + Str(a.get()));
+  if (a->type == REDIS_REPLY_ERROR) return absl::InternalError("XACK: " + Str(a));
   // Still in the pending phase: keep draining it; otherwise carry on with new entries.
   reading_pending_ = pending;
   inserted_ += *inserted;

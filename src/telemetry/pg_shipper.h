@@ -73,11 +73,14 @@ class PgShipper {
   PgShipper(PgShipperOptions options, std::unique_ptr<PgEventStore> store);
   absl::Status ConnectRedis();
   absl::Status RedisFailed(const std::string& what);
+  void DropRedis();
 
   const PgShipperOptions options_;
   const core::Clock* const clock_;
   std::unique_ptr<PgEventStore> store_;
   redisContext* redis_ = nullptr;
+  // Holds the replies of redis_ (see pg_shipper.cc); emptied at the start of each step.
+  std::unique_ptr<class ReplyArena> replies_;
   bool reading_pending_ = true;
   std::atomic<int64_t> shipped_{0}, inserted_{0}, dead_{0};
   std::atomic<bool> stop_{false};
