@@ -247,7 +247,8 @@ TEST(NormalizeTest, RandomSequencesAgreeWithUtf8proc) {
       0xFF9E, 0xFF9F, 0xFF70, 0x30FC, 0x1100, 0x1161, 0x11A8, 0xAC00, 0xAC01, 0x200B,
       0x200D, 0x202E, 0xFEFF, 0xFF10, 0xFF0D, 0x3000, 0x00A0, 0x2460, 0x337B, 0xFB01,
       0x1E0A, 0x0307, 0x0CC6, 0x0CD5, 0x0DD9, 0x0DCF, 0x0B47, 0x0B3E, 0x00C5, 0x212B,
-      0x3131, 0x4E00, 0x3002, 0x0041, 0x030A, 0x0345, 0x0399, 0x1FBE};
+      0x3131, 0x4E00, 0x3002, 0x0041, 0x030A, 0x0345, 0x0399, 0x1FBE, 0xFF21, 0xFF41,
+      0xFF5E, 0xFF5F, 0x0001, 0xFF01};
   std::mt19937 rng(42);
   for (int iter = 0; iter < 20000; ++iter) {
     std::vector<char32_t> cps;
@@ -257,7 +258,9 @@ TEST(NormalizeTest, RandomSequencesAgreeWithUtf8proc) {
     for (char32_t c : cps) in += Utf8(c);
     auto r = Normalize(in);
     ASSERT_TRUE(r.ok());
-    ASSERT_EQ(r->text, Reference(cps)) << "input: " << in;
+    std::string cps_hex;
+    for (char32_t c : cps) cps_hex += " U+" + std::to_string(static_cast<uint32_t>(c));
+    ASSERT_EQ(r->text, Reference(cps)) << "input: " << in << " code points (decimal):" << cps_hex;
   }
 }
 
