@@ -46,10 +46,18 @@ bool IsJoiner(char32_t cp) { return cp == '-' || cp == '\'' || cp == 0xFF0D || c
 
 }  // namespace
 
-Lang DetectLanguage(std::string_view text) {
+Lang LangOf(LanguageSignals signals) {
+  if (!signals.japanese) return Lang::kEn;
+  return signals.english_word ? Lang::kMixed : Lang::kJa;
+}
+
+Lang DetectLanguage(std::string_view text) { return LangOf(ScanLanguage(text)); }
+
+LanguageSignals ScanLanguage(std::string_view text, LanguageSignals so_far) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   size_t left = text.size();
-  bool japanese = false, english_word = false;
+  bool japanese = so_far.japanese, english_word = so_far.english_word;
+  if (japanese && english_word) return so_far;
   int letters = 0;
   bool digit = false, in_token = false;
   auto end_token = [&] {
@@ -97,11 +105,10 @@ Lang DetectLanguage(std::string_view text) {
       end_token();
       if (IsJapaneseCodepoint(c)) japanese = true;
     }
-    if (japanese && english_word) return Lang::kMixed;
+    if (japanese && english_word) return {true, true};
   }
   end_token();
-  if (!japanese) return Lang::kEn;
-  return english_word ? Lang::kMixed : Lang::kJa;
+  return {japanese, english_word};
 }
 
 }  // namespace mangaassist::core

@@ -20,6 +20,16 @@ bool ParseLang(std::string_view name, Lang* out);
 // Detects the language of UTF-8 text. Invalid bytes are skipped. Linear in the input.
 Lang DetectLanguage(std::string_view text);
 
+// What DetectLanguage decides from, for text read in pieces (a piece boundary ends a token, as
+// a space would): scan each piece with the signals so far, then LangOf. Stops early once both
+// are set.
+struct LanguageSignals {
+  bool japanese = false;      // kana or kanji seen
+  bool english_word = false;  // a Latin-script word of two or more letters, no digit, seen
+};
+LanguageSignals ScanLanguage(std::string_view text, LanguageSignals so_far = {});
+Lang LangOf(LanguageSignals signals);
+
 // True for Hiragana, Katakana (full and half width), CJK ideographs and the iteration marks.
 bool IsJapaneseCodepoint(char32_t cp);
 

@@ -36,21 +36,22 @@ absl::StatusOr<Sanitized> Sanitize(std::string_view input, const SanitizeOptions
   if (redaction.spans.empty()) {
     out.lang = Language(redaction.text);
   } else {
-    std::string masked = redaction.text;
-    // Placeholders are ASCII words: blank them so they do not count as English.
-    for (size_t p = masked.find('['); p != std::string::npos; p = masked.find('[', p + 1)) {
-      size_t q = masked.find(']', p);
-      if (q == std::string::npos) break;
-      std::string_view inner(masked.data() + p + 1, q - p - 1);
-      for (size_t t = 0; t < kPiiTypeCount; ++t) {
-        std::string_view ph = PiiPlaceholder(static_cast<PiiType>(t));
-        if (inner == ph.substr(1, ph.size() - 2)) {
-          masked.replace(p, q - p + 1, q - p + 1, ' ');
-          break;
-        }
-      }
+    // Placeholders are ASCII words: the text between them is read, they are not (each counts
+    // as a token boundary). The redacted text is the normalized text with each span (sorted,
+    // disjoint, normalized-text offsets) replaced by its placeholder.
+    std::string_view text = redaction.text;
+    core::LanguageSignals signals;
+    size_t from = 0;      // in the redacted text
+    ptrdiff_t shift = 0;  // redacted offset - normalized offset, before the current span
+    for (const PiiSpan& span : redaction.spans) {
+      const size_t at = static_cast<size_t>(static_cast<ptrdiff_t>(span.start) + shift);
+      signals = core::ScanLanguage(text.substr(from, at - from), signals);
+      const size_t placeholder = PiiPlaceholder(span.type).size();
+      from = at + placeholder;
+      shift += static_cast<ptrdiff_t>(placeholder) - static_cast<ptrdiff_t>(span.end - span.start);
     }
-    out.lang = Language(masked);
+    signals = core::ScanLanguage(text.substr(from), signals);
+    out.lang = core::LangOf(signals);
   }
   out.spans = std::move(redaction.spans);
   if (options.original_offsets) {

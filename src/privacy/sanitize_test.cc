@@ -44,6 +44,32 @@ TEST(SanitizeTest, LanguageIgnoresRedactedPii) {
   EXPECT_EQ(SanitizeText("ワンピース１０５巻ありますか")->lang, core::Lang::kJa);
 }
 
+// Several placeholders: the text between them is read at the right offsets (placeholders are
+// shorter or longer than what they replace), with either kind of span offsets.
+TEST(SanitizeTest, LanguageReadsTheTextBetweenManyPlaceholders) {
+  const std::string dense =
+      "注文MA-2025-004512の配送先を変更したいです。新しい住所は〒150-0002 東京都渋谷区渋谷2-21-1、"
+      "電話は０９０－１２３４－５６７８、メールは taro.yamada@example.co.jp です。";
+  for (bool original : {true, false}) {
+    SCOPED_TRACE(original ? "original offsets" : "normalized offsets");
+    auto ja = SanitizeText(dense, original);
+    ASSERT_TRUE(ja.ok());
+    ASSERT_GE(ja->spans.size(), 3u);
+    EXPECT_EQ(ja->lang, core::Lang::kJa);
+    // An English word right after the last placeholder, and one right before the first.
+    EXPECT_EQ(SanitizeText(dense + " thanks", original)->lang, core::Lang::kMixed);
+    EXPECT_EQ(SanitizeText("Hello 〒150-0002 東京都渋谷区渋谷2-21-1、電話は090-1234-5678", original)
+                  ->lang,
+              core::Lang::kMixed);
+    // Only placeholders and Japanese: not English.
+    EXPECT_EQ(SanitizeText("a@example.com 090-1234-5678 b@example.jp です", original)->lang,
+              core::Lang::kJa);
+    // No Japanese at all.
+    EXPECT_EQ(SanitizeText("call 090-1234-5678 or a@example.com", original)->lang,
+              core::Lang::kEn);
+  }
+}
+
 TEST(SanitizeTest, CountsByType) {
   auto r = SanitizeText("090-1234-5678 と 03-1234-5678、〒100-0001");
   ASSERT_TRUE(r.ok());
