@@ -1702,7 +1702,20 @@ std::vector<PiiSpan> Redactor::FindOnce(std::string_view text) const {
       if (!starts.empty()) scan_anchored(id, w.end);
     }
   }
-  for (const Window& w : windows.email) search(kPatEmail, w.begin, w.end);
+  // An e-mail window starts at the first local-part byte before its '@' (FindWindows), so the
+  // leftmost match, if there is one for that '@', starts exactly there: matched anchored, it
+  // needs no reverse scan for its start. Otherwise (no match for the first '@' of a window that
+  // holds two) the window is searched as a whole.
+  for (const Window& w : windows.email) {
+    const RE2& re = *patterns_->regex[static_cast<size_t>(kPatEmail)];
+    re2::StringPiece m;
+    size_t from = w.begin;
+    if (re.Match(input, w.begin, w.end, RE2::ANCHOR_START, &m, 1) && !m.empty()) {
+      size_t ve = keep(kPatEmail, w.begin, w.begin + m.size());
+      from = ve != SIZE_MAX ? ve : w.begin + m.size();  // unbounded: go on past the match
+    }
+    search(kPatEmail, from, w.end);
+  }
   for (const Window& w : windows.ipv6) search(kPatIpv6, w.begin, w.end);
   for (const Window& w : windows.address_us) {
     find_starts(w.begin, w.end, kUsAddressPattern);
