@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "gtest/gtest.h"
 #include "telemetry/event_codec.h"
+#include "telemetry/event_test_util.h"
 #include "telemetry/pg_sink.h"
 #include "telemetry/sink_test_util.h"
 #include "telemetry/sql/cost_schema.h"
@@ -272,36 +273,11 @@ TEST_P(EventSinkTest, RetentionDeletesOldRawEventsButKeepsRollups) {
 
 // Every field, including the ones kept only in `extra`, comes back through the view.
 CostEvent RichEvent(const std::string& id, int64_t ts_ms) {
-  CostEvent e;
+  CostEvent e = FullEvent();
   e.request_id = id;
   e.ts_unix_ms = ts_ms;
-  e.tenant = "acme";
-  e.user_hash = "0123456789abcdef0123456789abcdef";
-  e.session_hash = "fedcba9876543210fedcba9876543210";
-  e.tier = core::Tier::kPremium;
-  e.lang = core::Lang::kMixed;
-  e.intent = "product_search";
   e.intent_confidence = 0.1f;  // no exact binary form: must come back as the same float
-  e.intent_version = "i1-0123456789ab";
-  e.route = core::Route::kSemanticCache;
-  e.provider = "bedrock";
   e.model = "モデル \"quoted\",\tcomma";
-  e.usage = {1234, 567, 89, 10};
-  e.http_status = 203;
-  e.degraded_level = 2;
-  e.flags_hash = "flags-1";
-  for (size_t i = 0; i < e.redactions.size(); ++i) e.redactions[i] = static_cast<uint16_t>(i + 1);
-  e.stage_latency_us = {{"admit", 12}, {"normalize", 345}, {"call \"x\"", 67890}};
-  e.latency_us = 70'000;
-  for (size_t i = 0; i < e.cost.size(); ++i) {
-    e.cost[i] = Money::FromNanos(static_cast<int64_t>(1000 * i + 7));
-  }
-  e.baseline = Money::FromNanos(14'245'119);
-  e.baseline_cost[0] = Money::FromNanos(14'000'000);
-  e.baseline_cost[kCostComponentCount - 1] = Money::FromNanos(245'119);
-  for (size_t i = 0; i < e.savings.size(); ++i) {
-    e.savings[i] = Money::FromNanos(static_cast<int64_t>(i) * 1'000'003 - 2'000'000);
-  }
   return e;
 }
 
