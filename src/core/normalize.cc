@@ -101,6 +101,16 @@ inline bool IsStableJapanese(char32_t cp) {
 // Full-width forms of ASCII ! .. ~ : NFKC maps them to ASCII by subtracting 0xFEE0.
 inline bool IsFullwidthAscii(char32_t cp) { return cp >= 0xFF01 && cp <= 0xFF5E; }
 
+// The full-width ASCII character (EF BC 81..EF BD 9E) whose three bytes start at data[i], or 0.
+inline char32_t FullwidthAsciiAt(const unsigned char* data, size_t n, size_t i) {
+  if (i + 2 >= n || data[i] != 0xEF || (data[i + 1] & 0xC0) != 0x80 ||
+      (data[i + 2] & 0xC0) != 0x80) {
+    return 0;
+  }
+  char32_t cp = 0xF000 | (char32_t{data[i + 1] & 0x3Fu} << 6) | (data[i + 2] & 0x3Fu);
+  return IsFullwidthAscii(cp) ? cp : 0;
+}
+
 enum class CpClass { kKeep, kRemove, kSpace };
 
 CpClass Classify(char32_t cp) {
@@ -336,24 +346,14 @@ absl::StatusOr<NormalizedText> Normalize(std::string_view input, const Normalize
     // Full-width ASCII (U+FF01..U+FF5E, EF BC 81..EF BD 9E) folds to ASCII one for one, unless
     // what follows could attach to it: only printable ASCII, whitespace, another full-width
     // ASCII character or the end are taken here (the general path below handles the rest).
-    if (data[i] == 0xEF && i + 2 < n) {
-      char32_t cp3 = (char32_t{data[i + 1] & 0x3Fu} << 6) | (data[i + 2] & 0x3Fu) | 0xF000;
-      if ((data[i + 1] & 0xC0) == 0x80 && (data[i + 2] & 0xC0) == 0x80 &&
-          IsFullwidthAscii(cp3)) {
-        const size_t next = i + 3;
-        bool alone = next == n || (data[next] >= 0x20 && data[next] <= 0x7E) ||
-                     (data[next] >= '\t' && data[next] <= '\r');
-        if (!alone && data[next] == 0xEF && next + 2 < n && (data[next + 1] & 0xC0) == 0x80 &&
-            (data[next + 2] & 0xC0) == 0x80) {
-          alone = IsFullwidthAscii((char32_t{data[next + 1] & 0x3Fu} << 6) |
-                                   (data[next + 2] & 0x3Fu) | 0xF000);
-        }
-        if (alone) {
-          char c = static_cast<char>(cp3 - 0xFEE0);
-          emit.Bytes(&c, 1, i, next, false);
-          i = next;
-          continue;
-        }
+    if (char32_t wide = FullwidthAsciiAt(data, n, i); wide != 0) {
+      const size_t next = i + 3;
+      if (next == n || (data[next] >= 0x20 && data[next] <= 0x7E) ||
+          (data[next] >= '\t' && data[next] <= '\r') || FullwidthAsciiAt(data, n, next) != 0) {
+        char c = static_cast<char>(wide - 0xFEE0);
+        emit.Bytes(&c, 1, i, next, false);
+        i = next;
+        continue;
       }
     }
 

@@ -42,13 +42,11 @@ Reply CommandOf(redisContext* c, const std::vector<S>& args) {
 
 Reply Command(redisContext* c, const std::vector<std::string>& args) { return CommandOf(c, args); }
 
-std::string Str(const redisReply* r) {
-  return r != nullptr && r->str != nullptr ? std::string(r->str, r->len) : "";
-}
-
 std::string_view View(const redisReply* r) {
   return r != nullptr && r->str != nullptr ? std::string_view(r->str, r->len) : "";
 }
+
+std::string Str(const redisReply* r) { return std::string(View(r)); }
 
 }  // namespace
 

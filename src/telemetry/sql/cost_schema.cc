@@ -56,23 +56,23 @@ const char* const kDims = "hour_ms, tier, lang, route, model";
 
 std::string StoryColumn(size_t i) { return absl::StrCat("savings_us0", i + 1, "_nusd"); }
 
+std::string ComponentName(size_t i) {
+  return std::string(core::CostComponentName(static_cast<core::CostComponent>(i)));
+}
+std::string CostColumn(size_t i) { return absl::StrCat("cost_", ComponentName(i), "_nusd"); }
+std::string BaselineCostColumn(size_t i) {
+  return absl::StrCat("baseline_", ComponentName(i), "_nusd");
+}
+
 }  // namespace
 
 const std::vector<std::string>& MeasureColumns() {
   static const std::vector<std::string>* const kColumns = [] {
     auto* v = new std::vector<std::string>{"input_tokens", "output_tokens", "cache_read_tokens",
                                            "cache_write_tokens"};
-    for (size_t i = 0; i < kCostComponentCount; ++i) {
-      v->push_back(absl::StrCat(
-          "cost_", std::string(core::CostComponentName(static_cast<core::CostComponent>(i))),
-          "_nusd"));
-    }
+    for (size_t i = 0; i < kCostComponentCount; ++i) v->push_back(CostColumn(i));
     v->push_back("baseline_nusd");
-    for (size_t i = 0; i < kCostComponentCount; ++i) {
-      v->push_back(absl::StrCat(
-          "baseline_", std::string(core::CostComponentName(static_cast<core::CostComponent>(i))),
-          "_nusd"));
-    }
+    for (size_t i = 0; i < kCostComponentCount; ++i) v->push_back(BaselineCostColumn(i));
     for (size_t i = 0; i < kStoryCount; ++i) v->push_back(StoryColumn(i));
     return v;
   }();
@@ -212,10 +212,9 @@ std::string EventJsonViewSql(Dialect dialect) {
   std::vector<std::pair<std::string, std::string>> cost, baseline_cost, savings;
   std::vector<std::string> cost_columns;
   for (size_t i = 0; i < kCostComponentCount; ++i) {
-    const std::string name(core::CostComponentName(static_cast<core::CostComponent>(i)));
-    cost.emplace_back(name, absl::StrCat("cost_", name, "_nusd"));
-    cost_columns.push_back(absl::StrCat("cost_", name, "_nusd"));
-    baseline_cost.emplace_back(name, absl::StrCat("baseline_", name, "_nusd"));
+    cost_columns.push_back(CostColumn(i));
+    cost.emplace_back(ComponentName(i), cost_columns.back());
+    baseline_cost.emplace_back(ComponentName(i), BaselineCostColumn(i));
   }
   for (size_t i = 0; i < kStoryCount; ++i) {
     savings.emplace_back(absl::StrCat("us0", i + 1), StoryColumn(i));
