@@ -1,5 +1,7 @@
 #include "api/chat_request.h"
 
+#include <charconv>
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -57,18 +59,35 @@ std::string ChatResponseJson(const core::RequestContext& ctx) {
     out += ",\"confidence\":";
     out += nlohmann::json(ctx.intent_confidence).dump();
   }
-  absl::StrAppend(&out, ",\"lang\":\"", core::ToAbsl(core::LangName(ctx.lang)), "\",\"route\":\"",
-                  core::ToAbsl(core::RouteName(ctx.route)),
-                  "\",\"degraded_level\":", ctx.degraded_level);
-  core::Money total = ctx.cost.Total();
-  absl::StrAppend(&out, ",\"cost\":{\"usd\":\"", total.ToUsdString(),
-                  "\",\"nano_usd\":", total.nanos(), ",\"baseline_usd\":\"",
-                  ctx.baseline.ToUsdString(), "\",\"baseline_nano_usd\":", ctx.baseline.nanos(),
-                  ",\"components\":{");
+  // Plain appends: absl::StrAppend's generic piece list cost more than the bytes it copies.
+  const auto append_int = [&out](int64_t n) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, n);
+    out.append(buf, static_cast<size_t>(r.ptr - buf));
+  };
+  out += ",\"lang\":\"";
+  out += core::LangName(ctx.lang);
+  out += "\",\"route\":\"";
+  out += core::RouteName(ctx.route);
+  out += "\",\"degraded_level\":";
+  append_int(ctx.degraded_level);
+  const core::Money total = ctx.cost.Total();
+  out += ",\"cost\":{\"usd\":\"";
+  out += total.ToUsdString();
+  out += "\",\"nano_usd\":";
+  append_int(total.nanos());
+  out += ",\"baseline_usd\":\"";
+  out += ctx.baseline.ToUsdString();
+  out += "\",\"baseline_nano_usd\":";
+  append_int(ctx.baseline.nanos());
+  out += ",\"components\":{";
   for (int i = 0; i < static_cast<int>(core::CostComponent::kCount); ++i) {
-    auto c = static_cast<core::CostComponent>(i);
-    absl::StrAppend(&out, i ? "," : "", "\"", core::ToAbsl(core::CostComponentName(c)),
-                    "\":", ctx.cost.Get(c).nanos());
+    const auto c = static_cast<core::CostComponent>(i);
+    if (i) out += ',';
+    out += '"';
+    out += core::CostComponentName(c);
+    out += "\":";
+    append_int(ctx.cost.Get(c).nanos());
   }
   out += "}}}";
   return out;

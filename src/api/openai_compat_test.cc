@@ -68,6 +68,31 @@ TEST(CompatJsonTest, AppendJsonStringMatchesTheSerializer) {
   }
 }
 
+// The scan reads words of eight bytes and then a tail: every character that needs escaping
+// (or is not ASCII) is found at every position of strings across several word lengths.
+TEST(CompatJsonTest, AppendJsonStringFindsSpecialsAtEveryPosition) {
+  const std::vector<std::string> specials = {"\"", "\\", std::string(1, '\0'), "\x01", "\n",
+                                             "\x1f", "\xff", "\xc3\xa9", "\xe3\x81"};
+  for (size_t len = 0; len <= 26; ++len) {
+    for (size_t at = 0; at <= len; ++at) {
+      for (const std::string& sp : specials) {
+        std::string s(len, 'a');
+        s.insert(at, sp);
+        std::string fast;
+        internal::AppendJsonString(&fast, s);
+        const std::string slow =
+            nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        ASSERT_EQ(fast, slow) << "len " << len << " at " << at;
+      }
+    }
+    std::string plain(len, ' ');  // 0x20 and '!' (0x21) sit right at the escape boundary
+    for (size_t k = 0; k < len; ++k) plain[k] = k % 2 ? '!' : ' ';
+    std::string fast;
+    internal::AppendJsonString(&fast, plain);
+    ASSERT_EQ(fast, "\"" + plain + "\"");
+  }
+}
+
 TEST(OpenAiParseTest, MinimalRequestGetsDefaults) {
   auto r = Parse(Body(kUserHi));
   ASSERT_TRUE(r.ok()) << r.status();

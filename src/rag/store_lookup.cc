@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "cache/key_hasher.h"
 #include "core/strings.h"
 #include "nlohmann/json.hpp"
@@ -264,7 +266,41 @@ absl::StatusOr<std::vector<Promotion>> DecodePromotions(std::string_view bytes) 
 
 // --- StoreLookup ----------------------------------------------------------------------------
 
-StoreLookup::StoreLookup(StoreLookupOptions options) : options_(std::move(options)) {}
+// Decoded cards by product id with the bytes they were decoded from. Bounded: at the cap an
+// arbitrary entry makes room (the working set of hot titles refills it within a few requests).
+struct StoreLookup::CardMemo {
+  static constexpr size_t kMaxEntries = 4096;
+  struct Entry {
+    std::string bytes;
+    std::shared_ptr<const CatalogEntry> card;
+  };
+  absl::Mutex mu;
+  absl::flat_hash_map<std::string, Entry> entries ABSL_GUARDED_BY(mu);
+};
+
+StoreLookup::StoreLookup(StoreLookupOptions options)
+    : options_(std::move(options)), memo_(std::make_unique<CardMemo>()) {}
+
+StoreLookup::~StoreLookup() = default;
+StoreLookup::StoreLookup(StoreLookup&&) noexcept = default;
+
+std::shared_ptr<const CatalogEntry> StoreLookup::DecodeCard(std::string_view id,
+                                                            const std::string& bytes) const {
+  {
+    absl::MutexLock lock(&memo_->mu);
+    auto it = memo_->entries.find(core::ToAbsl(id));
+    if (it != memo_->entries.end() && it->second.bytes == bytes) return it->second.card;
+  }
+  absl::StatusOr<CatalogEntry> card = DecodeProductCard(bytes);
+  if (!card.ok()) return nullptr;
+  auto shared = std::make_shared<const CatalogEntry>(*std::move(card));
+  absl::MutexLock lock(&memo_->mu);
+  if (memo_->entries.size() >= CardMemo::kMaxEntries && !memo_->entries.contains(core::ToAbsl(id))) {
+    memo_->entries.erase(memo_->entries.begin());
+  }
+  memo_->entries.insert_or_assign(std::string(id), CardMemo::Entry{bytes, shared});
+  return shared;
+}
 
 std::string StoreLookup::ProductKey(std::string_view id) const {
   return absl::StrCat(kFormat, ":", options_.catalog->Version(), ":", core::ToAbsl(id));
@@ -284,7 +320,8 @@ std::string StoreLookup::PromoKey(absl::Time now) const {
   return absl::StrCat(kFormat, ":", options_.promotions->Version(), ":", b.seconds, ":", b.index);
 }
 
-absl::StatusOr<CatalogEntry> StoreLookup::Product(std::string_view id) const {
+absl::StatusOr<std::shared_ptr<const CatalogEntry>> StoreLookup::Product(
+    std::string_view id) const {
   if (options_.catalog == nullptr) return absl::FailedPreconditionError("no catalog origin");
   const std::string key = ProductKey(id);
   auto compute = [&]() -> absl::StatusOr<std::string> {
@@ -295,13 +332,13 @@ absl::StatusOr<CatalogEntry> StoreLookup::Product(std::string_view id) const {
   absl::StatusOr<std::string> bytes =
       options_.cache->GetOrCompute(Keyspace::kProduct, key, options_.product_ttl, compute);
   if (!bytes.ok()) return bytes.status();
-  absl::StatusOr<CatalogEntry> card = DecodeProductCard(*bytes);
-  if (card.ok()) return card;
+  if (auto card = DecodeCard(id, *bytes)) return card;
   // A value this build did not write: answer from the origin and replace it.
   absl::StatusOr<std::string> fresh = compute();
   if (!fresh.ok()) return fresh.status();
   (void)options_.cache->Set(Keyspace::kProduct, key, *fresh, options_.product_ttl);
-  return DecodeProductCard(*fresh);
+  if (auto card = DecodeCard(id, *fresh)) return card;
+  return DecodeProductCard(*fresh).status();  // the origin's own card does not round-trip
 }
 
 absl::StatusOr<std::vector<RecoItem>> StoreLookup::Recommend(const RecoQuery& query) const {

@@ -17,7 +17,9 @@
 //       running at the clock's now, so starts and ends are exact whatever is cached.
 // A new catalog or promotions file has a new version, hence new keys: nothing stale is served,
 // and the old entries age out (TTL, LRU). Values carry both languages, so English and Japanese
-// askers share one entry. Thread-safe; holds no state of its own beyond its options.
+// askers share one entry. Thread-safe. The only state of its own is a bounded memo of decoded
+// cards, keyed by the exact bytes the cache returned (a hit whose bytes are the ones decoded
+// before reuses that decode; any other bytes are decoded afresh), so it never changes an answer.
 #pragma once
 
 #include <memory>
@@ -81,9 +83,12 @@ class StoreLookup {
  public:
   // REQUIRES: options.cache, the origins and the clock outlive the lookup.
   explicit StoreLookup(StoreLookupOptions options);
+  ~StoreLookup();
+  StoreLookup(StoreLookup&&) noexcept;
 
-  // A title's card (see CatalogOrigin::Product); the origin's error when it fails.
-  absl::StatusOr<CatalogEntry> Product(std::string_view id) const;
+  // A title's card (see CatalogOrigin::Product); the origin's error when it fails. Shared and
+  // immutable: repeated hits on the same cached bytes hand out the same decoded card.
+  absl::StatusOr<std::shared_ptr<const CatalogEntry>> Product(std::string_view id) const;
   // At most query.n titles, best first (rag/recommend.h).
   absl::StatusOr<std::vector<RecoItem>> Recommend(const RecoQuery& query) const;
   // The promotions running at the clock's now, in the origin's order.
@@ -95,7 +100,12 @@ class StoreLookup {
   std::string PromoKey(absl::Time now) const;
 
  private:
+  struct CardMemo;
+  std::shared_ptr<const CatalogEntry> DecodeCard(std::string_view id,
+                                                 const std::string& bytes) const;
+
   StoreLookupOptions options_;
+  std::unique_ptr<CardMemo> memo_;
 };
 
 // The values as stored (JSON; readable with redis-cli). Decoders fail with InvalidArgument on

@@ -203,7 +203,7 @@ TEST_P(StoreLookupTest, AProductMissAsksTheOriginOnceThenHits) {
   auto second = lookup.Product("ma:2");
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(origin_->products.load(), 1);
-  for (const CatalogEntry* card : {&*first, &*second}) {
+  for (const CatalogEntry* card : {first->get(), second->get()}) {
     EXPECT_EQ(card->id, "ma:2");
     EXPECT_EQ(card->title, "Quest Road");
     EXPECT_EQ(card->title_ja, "クエストロード");
@@ -220,6 +220,30 @@ TEST_P(StoreLookupTest, AProductMissAsksTheOriginOnceThenHits) {
   ASSERT_TRUE(raw.ok()) << raw.status();
   EXPECT_THAT(*raw, ::testing::HasSubstr("\"title_ja\":\"クエストロード\""));
   EXPECT_EQ(lookup.ProductKey("ma:2"), "1:" + CatalogVersion(*catalog_) + ":ma:2");
+}
+
+// Decoded cards are reused only for the very bytes they came from: a value rewritten in the
+// cache (another replica, an invalidation and refill) is what the next hit returns.
+TEST_P(StoreLookupTest, AHitReturnsTheCardOfTheBytesCachedNow) {
+  const StoreLookup lookup = Lookup();
+  auto first = lookup.Product("ma:2");
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto again = lookup.Product("ma:2");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(first->get(), again->get());  // same bytes: the same decoded card
+  CatalogEntry changed = **first;
+  changed.title = "Quest Road (new edition)";
+  changed.volumes = 13;
+  ASSERT_TRUE(backend_
+                  ->Set(Keyspace::kProduct, lookup.ProductKey("ma:2"), EncodeProductCard(changed),
+                        absl::Hours(1))
+                  .ok());
+  auto now = lookup.Product("ma:2");
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ((*now)->title, "Quest Road (new edition)");
+  EXPECT_EQ((*now)->volumes, 13);
+  EXPECT_EQ((*first)->title, "Quest Road");  // a card handed out earlier does not change
+  EXPECT_EQ(origin_->products.load(), 1);
 }
 
 TEST_P(StoreLookupTest, AnUnknownProductIsNotFoundAndNotCached) {
@@ -341,7 +365,7 @@ TEST_P(StoreLookupTest, AForeignValueIsReplacedFromTheOrigin) {
           .ok());
   auto card = lookup.Product("ma:3");
   ASSERT_TRUE(card.ok()) << card.status();
-  EXPECT_EQ(card->title, "Punch Club");
+  EXPECT_EQ((*card)->title, "Punch Club");
   auto reco = lookup.Recommend({RecoKind::kPopular, "", 2});
   ASSERT_TRUE(reco.ok()) << reco.status();
   EXPECT_EQ(reco->size(), 2u);
@@ -364,7 +388,7 @@ TEST_P(StoreLookupTest, AStampedeAsksTheOriginOnce) {
     threads.emplace_back([&, start] {
       if (start->Block()) delete start;
       auto card = lookup.Product("ma:4");
-      if (!card.ok() || card->title != "Kitchen Days") wrong.fetch_add(1);
+      if (!card.ok() || (*card)->title != "Kitchen Days") wrong.fetch_add(1);
     });
   }
   for (auto& t : threads) t.join();
@@ -446,7 +470,7 @@ TEST_P(StoreLookupOutageTest, ARedisOutageNeverFailsALookup) {
   for (int i = 0; i < 2; ++i) {
     auto card = lookup.Product("ma:1");
     ASSERT_TRUE(card.ok()) << card.status();
-    EXPECT_EQ(card->title, "Blade Saga");
+    EXPECT_EQ((*card)->title, "Blade Saga");
     auto reco = lookup.Recommend({RecoKind::kSimilar, "ma:1", 2});
     ASSERT_TRUE(reco.ok()) << reco.status();
     EXPECT_EQ(reco->size(), 2u);

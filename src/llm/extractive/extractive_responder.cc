@@ -595,8 +595,8 @@ ExtractiveAnswer ExtractiveResponder::Impl::Product(const rag::CatalogEntry& e,
   Values v;
   // The card from the product: cache (or its origin); the matched row if the lookup fails.
   const rag::CatalogEntry* row = &e;
-  absl::StatusOr<rag::CatalogEntry> card;
-  if (lookup != nullptr && (card = lookup->Product(e.id)).ok()) row = &*card;
+  absl::StatusOr<std::shared_ptr<const rag::CatalogEntry>> card;
+  if (lookup != nullptr && (card = lookup->Product(e.id)).ok()) row = card->get();
   Fill(*row, t, ja, &v);
   if (t.Uses(kVolume)) v[kVolume] = std::to_string(volume);
   return Make(fixed[id], kFixedIds[id], ja, &e, v);
