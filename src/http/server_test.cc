@@ -74,6 +74,10 @@ class ServerTest : public ::testing::Test {
                   co_await t.async_wait(asio::use_awaitable);
                   co_return JsonResponse(200, R"({"slow":true})");
                 });
+    router_.Add(bhttp::verb::get, "/big",  // more than the socket buffers hold
+                [](Request&, RequestInfo&) -> asio::awaitable<Response> {
+                  co_return JsonResponse(200, "\"" + std::string(64 << 20, 'x') + "\"");
+                });
     router_.Add(bhttp::verb::get, "/stream",
                 [this](Request&, RequestInfo& info) -> asio::awaitable<Response> {
                   Response header{bhttp::status::ok, 11};
@@ -248,12 +252,80 @@ TEST_F(ServerTest, SlowlorisIsCutByTheReadTimeout) {
   c.Send("POST /echo HTTP/1.1\r\nHost: x\r\n");  // never finishes the headers
   auto t0 = std::chrono::steady_clock::now();
   bhttp::response<bhttp::string_body> res;
-  bool got = c.Read(&res);
+  ASSERT_TRUE(c.Read(&res));
   auto waited = std::chrono::steady_clock::now() - t0;
-  if (got) {
-    EXPECT_EQ(res.result_int(), 408);
-  }
+  EXPECT_EQ(res.result_int(), 408);
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_GE(waited, std::chrono::milliseconds(150));
   EXPECT_LT(waited, std::chrono::seconds(5));
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+// A body that stops arriving is cut by the read timeout too, after the headers came through.
+TEST_F(ServerTest, ABodyThatStopsIsCutByTheReadTimeout) {
+  core::ServerConfig cfg;
+  cfg.read_timeout = absl::Milliseconds(200);
+  StartServer(cfg);
+  RawClient c(server_->port());
+  c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nX-Request-Id: slow-body\r\nContent-Length: 10\r\n\r\n{}");
+  bhttp::response<bhttp::string_body> res;
+  ASSERT_TRUE(c.Read(&res));
+  EXPECT_EQ(res.result_int(), 408);
+  EXPECT_EQ(res["X-Request-Id"], "slow-body");
+}
+
+TEST_F(ServerTest, AnIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
+  core::ServerConfig cfg;
+  cfg.idle_timeout = absl::Milliseconds(200);
+  StartServer(cfg);
+  RawClient c(server_->port());
+  for (int i = 0; i < 2; ++i) {  // each request moves the deadline; the connection stays
+    c.Send(Post("/echo", "{}"));
+    bhttp::response<bhttp::string_body> res;
+    ASSERT_TRUE(c.Read(&res));
+    EXPECT_TRUE(res.keep_alive());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.ClosedByPeer());  // quietly: an idle close sends no 408
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  for (int i = 0; i < 200 && server_->active_connections() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(server_->active_connections(), 0);
+}
+
+// The read and idle timeouts do not run while the handler works: a handler slower than both
+// still answers on the same connection.
+TEST_F(ServerTest, AHandlerSlowerThanTheReadTimeoutStillAnswers) {
+  core::ServerConfig cfg;
+  cfg.read_timeout = absl::Milliseconds(100);
+  cfg.idle_timeout = absl::Milliseconds(100);
+  StartServer(cfg);  // /slow takes 300 ms
+  RawClient c(server_->port());
+  for (int i = 0; i < 2; ++i) {
+    c.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    bhttp::response<bhttp::string_body> res;
+    ASSERT_TRUE(c.Read(&res)) << i;
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_EQ(res.body(), R"({"slow":true})");
+  }
+}
+
+// A client that stops reading a large response is cut by the write timeout: the connection
+// goes away instead of holding its buffers forever.
+TEST_F(ServerTest, AClientThatStopsReadingIsCutByTheWriteTimeout) {
+  core::ServerConfig cfg;
+  cfg.write_timeout = absl::Milliseconds(300);
+  StartServer(cfg);
+  RawClient c(server_->port());
+  c.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n");  // and never reads
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    gone = server_->active_connections() == 0;
+  }
+  EXPECT_TRUE(gone) << "the connection outlived the write timeout";
 }
 
 TEST_F(ServerTest, ExpectContinueIsHonoured) {

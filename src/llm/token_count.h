@@ -7,13 +7,12 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/rough_tokens.h"
 #include "llm/provider.h"
 
 namespace mangaassist::llm {
 
-// About one token per 4 bytes of ASCII and one per non-ASCII character (kana and kanji are
-// roughly a token each in Claude's and GPT's tokenizers); at least 1 for non-empty text.
-int64_t RoughTokenCount(std::string_view text);
+using core::RoughTokenCount;
 
 // The prompt of `request` (system and every message, plus a few tokens of framing per message).
 int64_t RoughPromptTokens(const LlmRequest& request);

@@ -188,19 +188,6 @@ class Section {
 
 }  // namespace
 
-int64_t RoughTokenCount(std::string_view text) {
-  int64_t ascii = 0, other = 0;
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x80) {
-      ++ascii;
-    } else if ((u & 0xC0) != 0x80) {
-      ++other;  // a UTF-8 lead byte: one code point
-    }
-  }
-  return CeilDiv(ascii, 4) + other;
-}
-
 absl::StatusOr<core::Money> OwnAnalyticsCostPerEvent(const core::PriceTable& prices,
                                                      const std::string& region,
                                                      int64_t cpu_us_per_event,

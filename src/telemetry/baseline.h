@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "core/language.h"
 #include "core/pricing.h"
+#include "core/rough_tokens.h"
 #include "core/request_context.h"
 #include "telemetry/event.h"
 
@@ -42,9 +43,7 @@ struct BaselineCost {
   core::Money intent_inference;
 };
 
-// A crude token count for when no calibrated estimator is at hand: one token per 4 bytes of
-// ASCII (rounded up) plus one per non-ASCII code point (kana and kanji are ~1 token each).
-int64_t RoughTokenCount(std::string_view text);
+using core::RoughTokenCount;  // for when no calibrated estimator is at hand
 
 class Baseline {
  public:

@@ -201,14 +201,6 @@ TEST_F(BaselineTest, RejectsBadValuesAndMissingKeys) {
   EXPECT_THAT(LoadError(yaml_ + "extra: 1\n"), HasSubstr(": extra: unknown key"));
 }
 
-TEST(RoughTokenCountTest, CountsAsciiByFourAndCodePointsByOne) {
-  EXPECT_EQ(RoughTokenCount(""), 0);
-  EXPECT_EQ(RoughTokenCount("abcd"), 1);
-  EXPECT_EQ(RoughTokenCount("abcde"), 2);
-  EXPECT_EQ(RoughTokenCount("在庫"), 2);
-  EXPECT_EQ(RoughTokenCount("One Piece 105巻"), 4 + 1);
-}
-
 // --- savings attribution ------------------------------------------------------------------------
 
 core::CostLines Lines(std::initializer_list<std::pair<CostComponent, int64_t>> items) {
