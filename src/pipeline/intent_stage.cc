@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "cache/cache.h"
+#include "core/bounded_memo.h"
 #include "core/metrics.h"
 #include "core/strings.h"
 #include "intent/classifier.h"
@@ -152,15 +153,11 @@ class IntentStage final : public Stage {
       }
     }
     if (source != intent::Source::kSession) {
-      intent::Classification c = classifier_->Classify(ctx.message);
-      ctx.intent = std::string(c.intent);
-      ctx.intent_confidence = c.confidence;
-      source = c.source;
-      if (catalog_ != nullptr) {
-        std::vector<rag::CatalogMatch> m = catalog_->Find(ctx.message, 1);
-        if (!m.empty() && m[0].field != rag::MatchField::kAuthor)
-          ctx.intent_title = m[0].entry->title;
-      }
+      const Labelled l = Label(ctx.message);
+      ctx.intent = std::string(l.classification.intent);
+      ctx.intent_confidence = l.classification.confidence;
+      source = l.classification.source;
+      if (!l.title.empty()) ctx.intent_title = l.title;
     }
     ctx.intent_source = intent::SourceName(source);
     ctx.intent_version = classifier_->version();
@@ -177,6 +174,31 @@ class IntentStage final : public Stage {
     if (drift_ != nullptr) drift_->Observe(label, ctx.lang, ctx.clock->Now());
   }
 
+  // The classifier's answer and the catalog title for a message: both a function of the message
+  // alone (the classifier and the catalog are immutable), memoized for messages asked again —
+  // most of a store's traffic ("where is my order", greetings, the week's hot titles), and the
+  // whole of every response-cache hit, whose key needs the label.
+  struct Labelled {
+    intent::Classification classification;
+    std::string title;
+  };
+  static constexpr size_t kMaxMemoBytes = 1024;  // longer messages are labelled every time
+
+  Labelled Label(const std::string& message) const {
+    Labelled l;
+    if (message.size() <= kMaxMemoBytes &&
+        memo_.Visit(message, [&l](const Labelled& m) { l = m; })) {
+      return l;
+    }
+    l.classification = classifier_->Classify(message);
+    if (catalog_ != nullptr) {
+      std::vector<rag::CatalogMatch> m = catalog_->Find(message, 1);
+      if (!m.empty() && m[0].field != rag::MatchField::kAuthor) l.title = m[0].entry->title;
+    }
+    if (message.size() <= kMaxMemoBytes) memo_.Put(message, l);
+    return l;
+  }
+
   static void Inc(core::Counter* c) {
     if (c != nullptr) c->Inc();
   }
@@ -187,6 +209,7 @@ class IntentStage final : public Stage {
   const rag::Catalog* catalog_;
   const absl::Duration ttl_;
   IntentMetrics metrics_;
+  mutable core::BoundedMemo<Labelled> memo_{8192};
 };
 
 }  // namespace

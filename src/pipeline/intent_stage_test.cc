@@ -16,6 +16,7 @@
 #include "intent/classifier.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/services.h"
+#include "rag/catalog.h"
 
 namespace mangaassist::pipeline {
 namespace {
@@ -66,6 +67,31 @@ TEST_F(IntentStageTest, LabelsConfidenceAndVersionGoOnTheContext) {
   core::RequestContext rule = Ask("s9", "where is my order MA-2025-004512?");
   EXPECT_EQ(rule.intent, "order_status");
   EXPECT_EQ(rule.intent_source, "rule");
+}
+
+// Labels are memoized per message: asked again, in any order and from any session, each
+// message gets exactly what the classifier and the catalog give it, never another message's.
+TEST_F(IntentStageTest, RepeatedMessagesGetTheirOwnLabelEveryTime) {
+  Build();
+  const std::vector<std::string> messages = {
+      "when is One Piece vol 105 out?", "where is my order MA-2025-004512?",
+      "鬼滅の刃は全何巻ですか?", "do you ship to Canada?", "Any manga by Naoki Urasawa?",
+      "hello", "when is One Piece vol 105 out? ", "WHEN IS ONE PIECE VOL 105 OUT?"};
+  for (int round = 0; round < 3; ++round) {
+    for (size_t i = 0; i < messages.size(); ++i) {
+      // A new session each time: no follow-up inheritance, only the classifier's answer.
+      const std::string session = "m" + std::to_string(round) + "-" + std::to_string(i);
+      core::RequestContext ctx = Ask(session, messages[i]);
+      const intent::Classification direct = services_->intent->Classify(ctx.message);
+      EXPECT_EQ(ctx.intent, direct.intent) << messages[i] << " round " << round;
+      EXPECT_EQ(ctx.intent_confidence, direct.confidence) << messages[i];
+      EXPECT_EQ(ctx.intent_source, intent::SourceName(direct.source)) << messages[i];
+      std::string title;
+      auto m = services_->catalog->Find(ctx.message, 1);
+      if (!m.empty() && m[0].field != rag::MatchField::kAuthor) title = m[0].entry->title;
+      EXPECT_EQ(ctx.intent_title, title) << messages[i];
+    }
+  }
 }
 
 TEST_F(IntentStageTest, FollowUpInheritsTheSessionIntentAndTitle) {

@@ -4,10 +4,9 @@
 #include <cstdint>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "cache/key_hasher.h"
+#include "core/bounded_memo.h"
 #include "core/strings.h"
 #include "nlohmann/json.hpp"
 #include "simdjson.h"
@@ -266,16 +265,13 @@ absl::StatusOr<std::vector<Promotion>> DecodePromotions(std::string_view bytes) 
 
 // --- StoreLookup ----------------------------------------------------------------------------
 
-// Decoded cards by product id with the bytes they were decoded from. Bounded: at the cap an
-// arbitrary entry makes room (the working set of hot titles refills it within a few requests).
+// Decoded cards by product id, with the bytes each was decoded from.
 struct StoreLookup::CardMemo {
-  static constexpr size_t kMaxEntries = 4096;
   struct Entry {
     std::string bytes;
     std::shared_ptr<const CatalogEntry> card;
   };
-  absl::Mutex mu;
-  absl::flat_hash_map<std::string, Entry> entries ABSL_GUARDED_BY(mu);
+  core::BoundedMemo<Entry> entries{4096};
 };
 
 StoreLookup::StoreLookup(StoreLookupOptions options)
@@ -286,19 +282,15 @@ StoreLookup::StoreLookup(StoreLookup&&) noexcept = default;
 
 std::shared_ptr<const CatalogEntry> StoreLookup::DecodeCard(std::string_view id,
                                                             const std::string& bytes) const {
-  {
-    absl::MutexLock lock(&memo_->mu);
-    auto it = memo_->entries.find(core::ToAbsl(id));
-    if (it != memo_->entries.end() && it->second.bytes == bytes) return it->second.card;
-  }
+  std::shared_ptr<const CatalogEntry> memoized;
+  memo_->entries.Visit(id, [&](const CardMemo::Entry& e) {
+    if (e.bytes == bytes) memoized = e.card;
+  });
+  if (memoized) return memoized;
   absl::StatusOr<CatalogEntry> card = DecodeProductCard(bytes);
   if (!card.ok()) return nullptr;
   auto shared = std::make_shared<const CatalogEntry>(*std::move(card));
-  absl::MutexLock lock(&memo_->mu);
-  if (memo_->entries.size() >= CardMemo::kMaxEntries && !memo_->entries.contains(core::ToAbsl(id))) {
-    memo_->entries.erase(memo_->entries.begin());
-  }
-  memo_->entries.insert_or_assign(std::string(id), CardMemo::Entry{bytes, shared});
+  memo_->entries.Put(id, CardMemo::Entry{bytes, shared});
   return shared;
 }
 
