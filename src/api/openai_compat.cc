@@ -1,6 +1,8 @@
 #include "api/openai_compat.h"
 
+#include <algorithm>
 #include <climits>
+#include <iterator>
 #include <optional>
 #include <utility>
 
@@ -38,8 +40,24 @@ absl::Status RejectIfPresent(simdjson::dom::object obj, std::string_view key,
   return absl::OkStatus();
 }
 
+// Whether every top-level key is one ParseOpenAiChatRequest reads itself: then none of the
+// fields below is present and their two dozen lookups can be skipped (most requests). Any
+// other key, known or not, takes the full check.
+bool OnlyPlainKeys(simdjson::dom::object obj) {
+  static constexpr std::string_view kPlain[] = {
+      "model",       "messages", "max_tokens", "max_completion_tokens", "temperature",
+      "top_p",       "stop",     "stream",     "stream_options",        "user"};
+  for (const simdjson::dom::key_value_pair field : obj) {
+    if (std::find(std::begin(kPlain), std::end(kPlain), field.key) == std::end(kPlain)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // Everything that is accepted only in its neutral form (absent, empty, "none", 0, false, 1).
 absl::Status RejectUntranslatable(simdjson::dom::object obj) {
+  if (OnlyPlainKeys(obj)) return absl::OkStatus();
   for (std::string_view key : {"tools", "functions"}) {
     if (auto el = Field(obj, key)) {
       auto arr = AsArray(*el, key);

@@ -36,6 +36,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "cache/cache.h"
+#include "core/bounded_memo.h"
 #include "cache/cached_response.h"
 #include "cache/response_key.h"
 #include "core/delta_sink.h"
@@ -218,10 +219,12 @@ class ResponseCache {
     return it == config_.model_versions.end() ? std::string_view() : std::string_view(it->second);
   }
 
-  std::string Key(const core::RequestContext& ctx, const llm::ModelEntry& entry) const {
+  // `user_scope`: UserScope(ctx), which must have a value (the caller checked it).
+  std::string Key(const core::RequestContext& ctx, const llm::ModelEntry& entry,
+                  std::string_view user_scope) const {
     cache::ResponseKeyInputs in;
     in.tenant = ctx.tenant;
-    in.user_scope = UserScope(ctx).value_or(std::string_view());
+    in.user_scope = user_scope;
     in.locale = ctx.locale;
     in.lang = ctx.lang;
     in.provider = entry.provider_name;
@@ -252,10 +255,8 @@ class ResponseCache {
     for (uint16_t n : ctx.redactions) {
       if (n > 0) return true;
     }
-    if (personal_cues_ == nullptr) return false;
-    thread_local std::vector<int> matched;
-    matched.clear();
-    return personal_cues_->Match(ctx.message, &matched);
+    // Whether any cue matches (no indices wanted: no match set to build).
+    return personal_cues_ != nullptr && personal_cues_->Match(ctx.message, nullptr);
   }
 
   const core::ResponseCacheConfig& config() const { return config_; }
@@ -293,11 +294,12 @@ class CacheStage final : public Stage {
   boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
     const ResponseCacheMetrics& m = rc_->metrics();
     const llm::ModelEntry* entry = rc_->Entry(ctx);
-    if (entry == nullptr || rc_->Personal(ctx.intent) || !rc_->UserScope(ctx).has_value()) {
+    std::optional<std::string_view> scope;
+    if (entry == nullptr || rc_->Personal(ctx.intent) || !(scope = rc_->UserScope(ctx))) {
       Inc(m.bypass);  // an unknown model fails in `call` with the proper error
       co_return absl::OkStatus();
     }
-    ctx.response_cache_key = rc_->Key(ctx, *entry);
+    ctx.response_cache_key = rc_->Key(ctx, *entry, *scope);
     std::optional<cache::CachedResponse> hit = Lookup(ctx);
     const absl::Duration wait = rc_->config().coalesce_wait;
     if (!hit.has_value() && wait > absl::ZeroDuration()) {
@@ -361,7 +363,15 @@ class CacheStage final : public Stage {
     absl::StatusOr<std::string> bytes =
         rc_->tier().Get(cache::Keyspace::kLlmResp, ctx.response_cache_key);
     if (!bytes.ok()) return std::nullopt;
+    std::optional<cache::CachedResponse> memoized;
+    decoded_.Visit(ctx.response_cache_key, [&](const Decoded& d) {
+      if (d.bytes == *bytes) memoized = d.response;
+    });
+    if (memoized.has_value()) return memoized;
     absl::StatusOr<cache::CachedResponse> hit = cache::DecodeCachedResponse(*bytes);
+    if (hit.ok() && bytes->size() <= kMaxMemoBytes) {
+      decoded_.Put(ctx.response_cache_key, Decoded{*std::move(bytes), *hit});
+    }
     if (!hit.ok()) {
       spdlog::warn("[{}] response cache: dropping an unreadable entry: {}", ctx.request_id,
                    hit.status().ToString());
@@ -374,6 +384,15 @@ class CacheStage final : public Stage {
   std::unique_ptr<const ResponseCache> rc_;
   // shared_ptr: leaders' tokens (in their contexts) may outlive a request's view of the stage.
   std::shared_ptr<Flights> flights_;
+  // Hot entries decoded once: a hit whose bytes are the very bytes decoded before reuses that
+  // decode (any other bytes — a refill, another replica's write — are decoded afresh). Values
+  // up to 4 KiB, 2,048 entries: at most 16 MiB with their bytes.
+  struct Decoded {
+    std::string bytes;
+    cache::CachedResponse response;
+  };
+  static constexpr size_t kMaxMemoBytes = 4096;
+  mutable core::BoundedMemo<Decoded> decoded_{2048};
 };
 
 class CacheFillStage final : public Stage {

@@ -14,6 +14,7 @@
 
 #include "absl/time/clock.h"
 #include "cache/cache.h"
+#include "cache/cached_response.h"
 #include "core/config.h"
 #include "core/delta_sink.h"
 #include "gtest/gtest.h"
@@ -154,6 +155,38 @@ TEST_F(CacheStageTest, SecondIdenticalQuestionIsAnsweredFromCacheAtZeroCost) {
                             {{"keyspace", "llmresp"}, {"result", "hit"}})
                 .Value(),
             1);
+}
+
+// Hits reuse the decode of the bytes they read before, and only of those bytes: an entry
+// rewritten in the tier (a refill after expiry, another replica) is what the next hit serves.
+TEST_F(CacheStageTest, AHitServesTheEntryAsStoredNow) {
+  Behavior b;
+  b.answer = "Yes, volume 105 is in stock.";
+  primary_->SetBehavior(b);
+  core::RequestContext first = Request();
+  ASSERT_TRUE(Run(first).ok());
+  for (int i = 0; i < 2; ++i) {
+    core::RequestContext again = Request();
+    ASSERT_TRUE(Run(again).ok());
+    EXPECT_EQ(again.route, core::Route::kCache);
+    EXPECT_EQ(again.answer, b.answer);
+  }
+  auto stored = services_->cache->Get(cache::Keyspace::kLlmResp, first.response_cache_key);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  auto entry = cache::DecodeCachedResponse(*stored);
+  ASSERT_TRUE(entry.ok()) << entry.status();
+  entry->answer = "Volume 105 is sold out; volume 106 is in stock.";
+  entry->usage.output_tokens = 77;
+  ASSERT_TRUE(services_->cache
+                  ->Set(cache::Keyspace::kLlmResp, first.response_cache_key,
+                        cache::EncodeCachedResponse(*entry), absl::Hours(1))
+                  .ok());
+  core::RequestContext after = Request();
+  ASSERT_TRUE(Run(after).ok());
+  EXPECT_EQ(after.route, core::Route::kCache);
+  EXPECT_EQ(after.answer, "Volume 105 is sold out; volume 106 is in stock.");
+  EXPECT_EQ(after.cached_usage.output_tokens, 77);
+  EXPECT_EQ(Calls(), 1);
 }
 
 TEST_F(CacheStageTest, NormalizedFormsShareAnEntry) {
