@@ -64,15 +64,23 @@ Money Money::PerMillion(Money price_per_million, int64_t count) {
 
 std::string Money::ToUsdString() const {
   uint64_t abs = nanos_ < 0 ? static_cast<uint64_t>(-(nanos_ + 1)) + 1 : static_cast<uint64_t>(nanos_);
-  // On every response: digits by hand instead of a format string (≈10× cheaper).
-  char frac[9];
+  // On every response: digits by hand into one buffer, right to left (sign, whole dollars,
+  // point, nine fraction digits).
+  char buf[32];
+  char* p = buf + sizeof(buf);
   uint64_t rem = abs % kNanosPerUsd;
-  for (int i = 8; i >= 0; --i) {
-    frac[i] = static_cast<char>('0' + rem % 10);
+  for (int i = 0; i < 9; ++i) {
+    *--p = static_cast<char>('0' + rem % 10);
     rem /= 10;
   }
-  return absl::StrCat(nanos_ < 0 ? "-" : "", abs / kNanosPerUsd, ".",
-                      absl::string_view(frac, sizeof(frac)));
+  *--p = '.';
+  uint64_t whole = abs / kNanosPerUsd;
+  do {
+    *--p = static_cast<char>('0' + whole % 10);
+    whole /= 10;
+  } while (whole != 0);
+  if (nanos_ < 0) *--p = '-';
+  return std::string(p, static_cast<size_t>(buf + sizeof(buf) - p));
 }
 
 }  // namespace mangaassist::core

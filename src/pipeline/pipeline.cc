@@ -41,6 +41,7 @@ Pipeline::Pipeline(std::vector<std::unique_ptr<Stage>> stages) : stages_(std::mo
 
 boost::asio::awaitable<absl::Status> Pipeline::Run(core::RequestContext& ctx) const {
   absl::Status result;
+  ctx.stage_latency_us.reserve(ctx.stage_latency_us.size() + stages_.size());
   for (const auto& stage : stages_) {
     RunPolicy policy = stage->policy();
     bool run = policy == RunPolicy::kAlways ||
