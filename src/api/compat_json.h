@@ -14,14 +14,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/json_write.h"
 #include "llm/provider.h"
 
 namespace mangaassist::api::internal {
 
-// Appends `s` as a JSON string literal, quotes included (nlohmann's serializer): `"` `\` and
-// every C0 control character are escaped; valid UTF-8 is copied through; each byte that is not
-// part of a well-formed UTF-8 sequence becomes U+FFFD, so the output is always valid JSON.
-void AppendJsonString(std::string* out, std::string_view s);
+using core::AppendJsonString;  // core/json_write.h
 
 // Parses `body`, which must be one JSON object nested at most `max_depth` deep. Errors are
 // InvalidArgument saying which: empty body, malformed JSON, invalid UTF-8, too deep, not an

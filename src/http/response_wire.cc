@@ -10,9 +10,10 @@ namespace bhttp = boost::beast::http;
 namespace {
 
 // Beast's serializer for what the fast path does not write (chunked bodies).
-boost::system::error_code SerializeWithBeast(const bhttp::response<bhttp::string_body>& res,
-                                             std::string* out) {
-  bhttp::response_serializer<bhttp::string_body> sr(res);
+template <bool isRequest>
+boost::system::error_code SerializeWithBeast(
+    const bhttp::message<isRequest, bhttp::string_body>& msg, std::string* out) {
+  bhttp::serializer<isRequest, bhttp::string_body> sr(msg);
   boost::system::error_code ec;
   while (!ec && !sr.is_done()) {
     sr.next(ec, [&](boost::system::error_code&, const auto& buffers) {
@@ -26,36 +27,15 @@ boost::system::error_code SerializeWithBeast(const bhttp::response<bhttp::string
   return ec;
 }
 
-}  // namespace
+void AppendVersion(unsigned version, std::string* out) {
+  const char v[] = {'H', 'T', 'T', 'P', '/', static_cast<char>('0' + version / 10 % 10), '.',
+                    static_cast<char>('0' + version % 10)};
+  out->append(v, sizeof v);
+}
 
-boost::system::error_code SerializeResponse(const bhttp::response<bhttp::string_body>& res,
-                                            std::string* out) {
-  out->clear();
-  if (res.chunked()) return SerializeWithBeast(res, out);
-  const unsigned status = res.result_int();
-  const unsigned version = res.version();
-  const boost::beast::string_view reason = res.reason();
-  size_t size = 16 + reason.size() + res.body().size();
-  for (const auto& field : res) size += field.name_string().size() + field.value().size() + 4;
-  out->reserve(size);
-  // "HTTP/1.1 200 OK\r\n": the version's digits and the status' three (Beast writes the same).
-  const char line[] = {'H',
-                       'T',
-                       'T',
-                       'P',
-                       '/',
-                       static_cast<char>('0' + version / 10 % 10),
-                       '.',
-                       static_cast<char>('0' + version % 10),
-                       ' ',
-                       static_cast<char>('0' + status / 100 % 10),
-                       static_cast<char>('0' + status / 10 % 10),
-                       static_cast<char>('0' + status % 10),
-                       ' '};
-  out->append(line, sizeof line);
-  out->append(reason.data(), reason.size());
-  out->append("\r\n", 2);
-  for (const auto& field : res) {
+// Fields, blank line, body; `start_line` bytes already reserved for.
+void AppendRest(const bhttp::fields& fields, const std::string& body, std::string* out) {
+  for (const auto& field : fields) {
     const boost::beast::string_view name = field.name_string();
     const boost::beast::string_view value = field.value();
     out->append(name.data(), name.size());
@@ -64,7 +44,51 @@ boost::system::error_code SerializeResponse(const bhttp::response<bhttp::string_
     out->append("\r\n", 2);
   }
   out->append("\r\n", 2);
-  out->append(res.body());
+  out->append(body);
+}
+
+size_t FieldsSize(const bhttp::fields& fields) {
+  size_t size = 0;
+  for (const auto& field : fields) size += field.name_string().size() + field.value().size() + 4;
+  return size;
+}
+
+}  // namespace
+
+boost::system::error_code SerializeResponse(const bhttp::response<bhttp::string_body>& res,
+                                            std::string* out) {
+  out->clear();
+  if (res.chunked()) return SerializeWithBeast(res, out);
+  const unsigned status = res.result_int();
+  const boost::beast::string_view reason = res.reason();
+  out->reserve(16 + reason.size() + FieldsSize(res) + res.body().size());
+  // "HTTP/1.1 200 OK\r\n": the version's digits and the status' three (Beast writes the same).
+  AppendVersion(res.version(), out);
+  const char code[] = {' ', static_cast<char>('0' + status / 100 % 10),
+                       static_cast<char>('0' + status / 10 % 10),
+                       static_cast<char>('0' + status % 10), ' '};
+  out->append(code, sizeof code);
+  out->append(reason.data(), reason.size());
+  out->append("\r\n", 2);
+  AppendRest(res, res.body(), out);
+  return {};
+}
+
+boost::system::error_code SerializeRequest(const bhttp::request<bhttp::string_body>& req,
+                                           std::string* out) {
+  out->clear();
+  if (req.chunked()) return SerializeWithBeast(req, out);
+  const boost::beast::string_view method = req.method_string();
+  const boost::beast::string_view target = req.target();
+  out->reserve(16 + method.size() + target.size() + FieldsSize(req) + req.body().size());
+  // "POST /v1/messages HTTP/1.1\r\n"
+  out->append(method.data(), method.size());
+  out->push_back(' ');
+  out->append(target.data(), target.size());
+  out->push_back(' ');
+  AppendVersion(req.version(), out);
+  out->append("\r\n", 2);
+  AppendRest(req, req.body(), out);
   return {};
 }
 

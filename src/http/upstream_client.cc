@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -36,6 +37,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
 #include "core/strings.h"
+#include "http/response_wire.h"
 
 namespace mangaassist::http {
 
@@ -161,6 +163,7 @@ struct Connection {
   std::unique_ptr<beast::tcp_stream> tcp;  // http
   std::unique_ptr<TlsStream> tls;          // https
   beast::flat_buffer buffer;
+  std::string wire;  // the serialized request, reused by the connection's requests
   int64_t idle_since_ns = 0;
 
   beast::tcp_stream& Lowest() { return tls ? beast::get_lowest_layer(*tls) : *tcp; }
@@ -179,12 +182,15 @@ struct Connection {
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 
+  // The request as one buffer (http/response_wire.h) and one plain write: Beast's composed
+  // message write walks its buffer views on every write_some.
   asio::awaitable<ErrorCode> Write(const OutRequest& request) {
-    ErrorCode ec;
+    ErrorCode ec = SerializeRequest(request, &wire);
+    if (ec) co_return ec;
     if (tls) {
-      co_await bhttp::async_write(*tls, request, Nothrow(ec));
+      co_await asio::async_write(*tls, asio::buffer(wire), Nothrow(ec));
     } else {
-      co_await bhttp::async_write(*tcp, request, Nothrow(ec));
+      co_await asio::async_write(*tcp, asio::buffer(wire), Nothrow(ec));
     }
     co_return ec;
   }

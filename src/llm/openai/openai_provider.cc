@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/json_write.h"
 #include "http/retry.h"
 #include "http/upstream_client.h"
 #include "llm/http_provider.h"
@@ -158,25 +159,48 @@ class OpenAiProtocol final : public WireProtocol {
     out.headers = {{"content-type", "application/json"},
                    {"accept", stream ? "text/event-stream" : "application/json"}};
     if (!api_key_.empty()) out.headers.emplace_back("authorization", "Bearer " + api_key_);
-    Json body = {{"model", request.model}};
-    Json messages = Json::array();
-    if (!request.system.empty()) {
-      messages.push_back({{"role", "system"}, {"content", request.system}});
+    // Written field by field (core/json_write.h): on every proxied call, a JSON tree built and
+    // dumped cost more than the rest of the request.
+    std::string& body = out.body;
+    size_t size = 160 + request.model.size() + request.system.size();
+    for (const Message& message : request.messages) size += 40 + message.content.size();
+    body.reserve(size + size / 8);
+    body.append("{\"model\":");
+    core::AppendJsonString(&body, request.model);
+    body.append(",\"messages\":[");
+    bool first = true;
+    const auto message = [&](std::string_view role, std::string_view content) {
+      body.append(first ? "{\"role\":\"" : ",{\"role\":\"");
+      first = false;
+      body.append(role);
+      body.append("\",\"content\":");
+      core::AppendJsonString(&body, content);
+      body.push_back('}');
+    };
+    if (!request.system.empty()) message("system", request.system);
+    for (const Message& m : request.messages) {
+      message(m.role == Role::kAssistant ? "assistant" : "user", m.content);
     }
-    for (const Message& message : request.messages) {
-      messages.push_back({{"role", message.role == Role::kAssistant ? "assistant" : "user"},
-                          {"content", message.content}});
+    body.append("],\"max_tokens\":");
+    body.append(std::to_string(request.max_tokens));
+    if (request.temperature.has_value()) {
+      body.append(",\"temperature\":");
+      body.append(Json(JsonNumber(*request.temperature)).dump());
     }
-    body["messages"] = std::move(messages);
-    body["max_tokens"] = request.max_tokens;
-    if (request.temperature.has_value()) body["temperature"] = JsonNumber(*request.temperature);
-    if (request.top_p.has_value()) body["top_p"] = JsonNumber(*request.top_p);
-    if (!request.stop.empty()) body["stop"] = request.stop;
-    if (stream) {
-      body["stream"] = true;
-      body["stream_options"] = {{"include_usage", true}};
+    if (request.top_p.has_value()) {
+      body.append(",\"top_p\":");
+      body.append(Json(JsonNumber(*request.top_p)).dump());
     }
-    out.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (!request.stop.empty()) {
+      body.append(",\"stop\":[");
+      for (size_t i = 0; i < request.stop.size(); ++i) {
+        if (i > 0) body.push_back(',');
+        core::AppendJsonString(&body, request.stop[i]);
+      }
+      body.push_back(']');
+    }
+    if (stream) body.append(",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
+    body.push_back('}');
     return out;
   }
 

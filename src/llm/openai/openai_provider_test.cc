@@ -65,6 +65,27 @@ TEST_F(OpenAiProviderTest, SendsAChatCompletionsRequest) {
   EXPECT_EQ(streamed["stream_options"], Json::parse(R"({"include_usage":true})"));
 }
 
+// The body is written by hand: text that needs escaping, Japanese, ill-formed UTF-8 (as
+// U+FFFD) and a request without optional fields all arrive as the JSON they should be.
+TEST_F(OpenAiProviderTest, TheBodyIsValidJsonForAnyText) {
+  std::unique_ptr<Provider> provider = f_.Create(f_.Config("openai"));
+  ASSERT_NE(provider, nullptr);
+  LlmRequest request = test_support::ProviderFixture::Request("model \"x\"");
+  request.messages = {{Role::kUser, "quote \" back\\slash\ttab\nline \x01 ワンピース \xff end"}};
+  request.stop = {"\n\n"};
+  ASSERT_TRUE(f_.Complete(*provider, request).ok());
+  const Json body = Json::parse(f_.fake().LastRequest().body);
+  EXPECT_EQ(body["model"], "model \"x\"");
+  ASSERT_EQ(body["messages"].size(), 1u);
+  EXPECT_EQ(body["messages"][0]["role"], "user");
+  EXPECT_EQ(body["messages"][0]["content"],
+            "quote \" back\\slash\ttab\nline \x01 ワンピース \xef\xbf\xbd end");
+  EXPECT_EQ(body["stop"], Json::parse(R"(["\n\n"])"));
+  EXPECT_FALSE(body.contains("temperature"));
+  EXPECT_FALSE(body.contains("top_p"));
+  EXPECT_EQ(body["max_tokens"], request.max_tokens);
+}
+
 TEST_F(OpenAiProviderTest, NoKeyNoAuthorizationHeader) {
   core::ProviderConfig config = f_.Config("openai");
   config.api_key.clear();  // a local llama.cpp / Ollama server
