@@ -33,7 +33,7 @@ void AppendVersion(unsigned version, std::string* out) {
   out->append(v, sizeof v);
 }
 
-// Fields, blank line, body; `start_line` bytes already reserved for.
+// Fields, blank line, body.
 void AppendRest(const bhttp::fields& fields, const std::string& body, std::string* out) {
   for (const auto& field : fields) {
     const boost::beast::string_view name = field.name_string();
@@ -71,24 +71,6 @@ boost::system::error_code SerializeResponse(const bhttp::response<bhttp::string_
   out->append(reason.data(), reason.size());
   out->append("\r\n", 2);
   AppendRest(res, res.body(), out);
-  return {};
-}
-
-boost::system::error_code SerializeRequest(const bhttp::request<bhttp::string_body>& req,
-                                           std::string* out) {
-  out->clear();
-  if (req.chunked()) return SerializeWithBeast(req, out);
-  const boost::beast::string_view method = req.method_string();
-  const boost::beast::string_view target = req.target();
-  out->reserve(16 + method.size() + target.size() + FieldsSize(req) + req.body().size());
-  // "POST /v1/messages HTTP/1.1\r\n"
-  out->append(method.data(), method.size());
-  out->push_back(' ');
-  out->append(target.data(), target.size());
-  out->push_back(' ');
-  AppendVersion(req.version(), out);
-  out->append("\r\n", 2);
-  AppendRest(req, req.body(), out);
   return {};
 }
 

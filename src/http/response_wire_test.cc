@@ -98,52 +98,5 @@ TEST(ResponseWireTest, ChunkedResponsesTakeBeastsSerializer) {
   EXPECT_EQ(wire.substr(wire.size() - 5), "0\r\n\r\n");
 }
 
-using Req = bhttp::request<bhttp::string_body>;
-
-std::string RequestWithBeast(Req req) {
-  bhttp::request_serializer<bhttp::string_body> sr(req);
-  std::string out;
-  boost::system::error_code ec;
-  while (!ec && !sr.is_done()) {
-    sr.next(ec, [&](boost::system::error_code&, const auto& buffers) {
-      const size_t n = boost::asio::buffer_size(buffers);
-      const size_t at = out.size();
-      out.resize(at + n);
-      boost::asio::buffer_copy(boost::asio::buffer(out.data() + at, n), buffers);
-      sr.consume(n);
-    });
-  }
-  EXPECT_FALSE(ec) << ec.message();
-  return out;
-}
-
-TEST(RequestWireTest, ProviderRequestsAreByteForByteBeasts) {
-  for (const bhttp::verb method : {bhttp::verb::post, bhttp::verb::get, bhttp::verb::delete_}) {
-    for (const unsigned version : {10u, 11u}) {
-      Req req{method, "/v1/chat/completions?x=1", version};
-      req.set(bhttp::field::host, "api.example.com");
-      req.set(bhttp::field::user_agent, "MangaAssist/0.1");
-      req.set(bhttp::field::content_type, "application/json");
-      req.set("Authorization", "Bearer sk-test");
-      req.set("X-Request-Id", "r-1");
-      req.insert("anthropic-beta", "a");
-      req.insert("anthropic-beta", "b");
-      if (method == bhttp::verb::post) req.body() = R"({"model":"m","messages":[]})";
-      req.keep_alive(true);
-      req.prepare_payload();
-      std::string wire = "stale";
-      EXPECT_FALSE(SerializeRequest(req, &wire));
-      EXPECT_EQ(wire, RequestWithBeast(req)) << req.method_string() << " HTTP/" << version;
-    }
-  }
-  Req chunked{bhttp::verb::post, "/upload", 11};
-  chunked.body() = "abc";
-  chunked.chunked(true);
-  std::string wire;
-  EXPECT_FALSE(SerializeRequest(chunked, &wire));
-  EXPECT_EQ(wire, RequestWithBeast(chunked));
-  EXPECT_NE(wire.find("3\r\nabc\r\n"), std::string::npos);
-}
-
 }  // namespace
 }  // namespace mangaassist::http

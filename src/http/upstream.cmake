@@ -2,7 +2,7 @@
 # backoff, and per-provider circuit breakers. Included from src/http/CMakeLists.txt.
 ma_library(ma_http_client
   SOURCES upstream_client.cc retry.cc circuit_breaker.cc
-  DEPS ma_core ma_boost ma_http_wire OpenSSL::SSL OpenSSL::Crypto absl::synchronization absl::random_random
+  DEPS ma_core ma_boost OpenSSL::SSL OpenSSL::Crypto absl::synchronization absl::random_random
        absl::strings absl::time spdlog::spdlog)
 
 ma_test(http_client_test

@@ -253,7 +253,48 @@ TEST_F(UpstreamClientTest, SendsRequestAndReadsResponse) {
   EXPECT_EQ(recorded.Header("X-Request-Id"), "req-123");
   EXPECT_EQ(recorded.Header("Host"), "127.0.0.1:" + std::to_string(fake_->port()));
   EXPECT_EQ(recorded.Header("User-Agent"), "MangaAssist/0.1");
+  EXPECT_EQ(recorded.Header("Content-Length"), std::to_string(std::string_view(kChatBody).size()));
   EXPECT_EQ(recorded.body, kChatBody);
+}
+
+// The request bytes are written by the client itself: the caller's headers in order and
+// unchanged, its Host / User-Agent instead of ours, Content-Length only where HTTP wants one.
+TEST_F(UpstreamClientTest, WritesTheCallersHeadersAndFramesTheBody) {
+  auto client = NewClient();
+  UpstreamRequest request = Chat();
+  request.headers = {{"x-first", "1"}, {"Host", "api.example.com"}, {"user-agent", "sdk/2"},
+                     {"x-empty", ""}, {"content-type", "application/json"}};
+  ASSERT_TRUE(RunTask(ioc_, client->Send(request)).ok());
+  auto recorded = fake_->LastRequest();
+  ASSERT_GE(recorded.headers.size(), 6u);
+  EXPECT_EQ(recorded.headers[0], (std::pair<std::string, std::string>{"x-first", "1"}));
+  EXPECT_EQ(recorded.Header("Host"), "api.example.com");
+  EXPECT_EQ(recorded.Header("User-Agent"), "sdk/2");
+  EXPECT_TRUE(recorded.HasHeader("x-empty"));
+  EXPECT_EQ(recorded.body, kChatBody);
+
+  UpstreamRequest get;
+  get.method = "GET";
+  get.url = request.url;
+  ASSERT_TRUE(RunTask(ioc_, client->Send(get)).ok());
+  recorded = fake_->LastRequest();
+  EXPECT_EQ(recorded.method, "GET");
+  EXPECT_FALSE(recorded.HasHeader("Content-Length"));  // no body, and GET wants none
+  EXPECT_TRUE(recorded.body.empty());
+
+  UpstreamRequest empty_post = get;
+  empty_post.method = "POST";
+  ASSERT_TRUE(RunTask(ioc_, client->Send(empty_post)).ok());
+  EXPECT_EQ(fake_->LastRequest().Header("Content-Length"), "0");
+
+  UpstreamRequest bad = request;
+  bad.headers = {{"Content-Length", "5"}};
+  EXPECT_TRUE(absl::IsInvalidArgument(RunTask(ioc_, client->Send(bad)).status()));
+  bad.headers = {{"x-injected", "a\r\nX-Evil: 1"}};
+  EXPECT_TRUE(absl::IsInvalidArgument(RunTask(ioc_, client->Send(bad)).status()));
+  bad = request;
+  bad.method = "PO ST";
+  EXPECT_TRUE(absl::IsInvalidArgument(RunTask(ioc_, client->Send(bad)).status()));
 }
 
 TEST_F(UpstreamClientTest, HttpErrorStatusIsAResponse) {
