@@ -3,6 +3,8 @@
 # loopback (an OpenAI-compatible provider), against wrk → fake upstream directly (baseline).
 # Reports req/s, p50/p99 of both, the added p99, and gateway CPU µs per request (from /proc).
 # Usage: bench/load_proxy.sh BUILD_DIR [DURATION_S] [CONNECTIONS] [GATEWAY_THREADS]
+# PIPELINE="admit, normalize, intent, cache, call, cache_fill" sets the gateway's stages (the
+# cached-answer measurement: wrk's four bodies are cache hits after the warm-up).
 set -euo pipefail
 build=${1:-build/release}
 duration=${2:-10}
@@ -37,6 +39,7 @@ providers:
 models:
   haiku: {provider: local, model: claude-3-5-haiku-20241022}
 call: {guest_model: haiku, member_model: haiku, premium_model: haiku}
+${PIPELINE:+pipeline: {stages: [$PIPELINE]\}}
 YAML
 "$bin" serve --config "$tmp/gateway.yaml" --listen 127.0.0.1:0 --threads "$threads" >"$tmp/gw.log" 2>&1 &
 gpid=$!

@@ -1,6 +1,7 @@
 #include "llm/extractive/extractive_responder.h"
 
 #include <algorithm>
+#include <limits>
 #include <array>
 #include <exception>
 #include <filesystem>
@@ -295,13 +296,16 @@ struct ExtractiveResponder::Impl {
   const rag::StoreLookup* lookup = nullptr;
   std::vector<Cue> topics;
   std::vector<Cue> small_talk;
-  std::unique_ptr<RE2::Set> cues;  // every topic and small-talk pattern
-  std::vector<int> cue_owner;      // set index → topics index, or ~small_talk index
+  // Every topic, small-talk, promotion and recommendation pattern: one pass over the message
+  // finds them all.
+  std::unique_ptr<RE2::Set> cues;
+  // Set index → topics index, ~small_talk index, or one of the two markers below.
+  std::vector<int> cue_owner;
+  static constexpr int kPromotionCue = std::numeric_limits<int>::min();
+  static constexpr int kRecommendationCue = std::numeric_limits<int>::min() + 1;
   std::vector<std::unique_ptr<RE2>> volume_number;
   std::vector<std::unique_ptr<RE2>> latest_volume;
   size_t max_author_works = 5;
-  std::unique_ptr<RE2::Set> promotion_cues;
-  std::unique_ptr<RE2::Set> recommendation_cues;
   std::vector<GenreWords> genre_words;
   size_t max_recommendations = 5;
   size_t max_promotions = 3;
@@ -385,8 +389,6 @@ absl::Status ExtractiveResponder::Impl::Load(const std::string& path) {
       out.push_back({*std::move(id), *std::move(answer)});
     }
   }
-  if (!cues->Compile()) return ld.Error("cue patterns are too large to compile");
-
   for (const bool is_volume : {true, false}) {
     const char* name = is_volume ? "volume_number" : "latest_volume";
     auto patterns = ld.Strings(root[name], name);
@@ -441,7 +443,9 @@ absl::Status ExtractiveResponder::Impl::Load(const std::string& path) {
       genres_ja[kv.first.as<std::string>()] = kv.second.as<std::string>();
     }
   }
-  return LoadStoreAnswers(ld, root);
+  if (absl::Status s = LoadStoreAnswers(ld, root); !s.ok()) return s;
+  if (!cues->Compile()) return ld.Error("cue patterns are too large to compile");
+  return absl::OkStatus();
 }
 
 absl::Status ExtractiveResponder::Impl::LoadStoreAnswers(const Loader& ld, const YAML::Node& root) {
@@ -449,16 +453,14 @@ absl::Status ExtractiveResponder::Impl::LoadStoreAnswers(const Loader& ld, const
     const char* name = is_promotion ? "promotion_cues" : "recommendation_cues";
     auto patterns = ld.Strings(root[name], name);
     if (!patterns.ok()) return patterns.status();
-    auto set = std::make_unique<RE2::Set>(CueOptions(), RE2::UNANCHORED);
     for (size_t p = 0; p < patterns->size(); ++p) {
       std::string error;
-      if (set->Add((*patterns)[p], &error) < 0) {
+      if (cues->Add((*patterns)[p], &error) < 0) {
         return ld.Error(absl::StrCat(name, "[", p, "] '", (*patterns)[p],
                                      "' is not a valid RE2 pattern: ", error));
       }
+      cue_owner.push_back(is_promotion ? kPromotionCue : kRecommendationCue);
     }
-    if (!set->Compile()) return ld.Error(absl::StrCat(name, " are too large to compile"));
-    (is_promotion ? promotion_cues : recommendation_cues) = std::move(set);
   }
   for (const bool is_reco : {true, false}) {
     const char* name = is_reco ? "max_recommendations" : "max_promotions";
@@ -758,13 +760,19 @@ ExtractiveAnswer ExtractiveResponder::Answer(std::string_view message, core::Lan
     }
   }
 
-  // The earliest-listed topic and small-talk entry whose cues match.
+  // The earliest-listed topic and small-talk entry whose cues match, and whether a promotion
+  // or a recommendation cue does.
   int topic = -1, small_talk = -1;
-  std::vector<int> hits;
+  bool promotion = false, recommendation = false;
+  thread_local std::vector<int> hits;
   if (im.cues->Match(normalized, &hits)) {
     for (const int h : hits) {
       const int owner = im.cue_owner[static_cast<size_t>(h)];
-      if (owner >= 0) {
+      if (owner == Impl::kPromotionCue) {
+        promotion = true;
+      } else if (owner == Impl::kRecommendationCue) {
+        recommendation = true;
+      } else if (owner >= 0) {
         if (topic < 0 || owner < topic) topic = owner;
       } else if (small_talk < 0 || ~owner < small_talk) {
         small_talk = ~owner;
@@ -782,12 +790,11 @@ ExtractiveAnswer ExtractiveResponder::Answer(std::string_view message, core::Lan
       !matches.empty() && matches.front().field != rag::MatchField::kAuthor ? matches.front().entry
                                                                             : nullptr;
   if (im.lookup != nullptr) {
-    if (im.promotion_cues->Match(normalized, nullptr)) {
+    if (promotion) {
       if (auto a = im.Promotions(title, ja)) return *std::move(a);
     }
     // "Anything by <author>?" is answered with the author's works, below.
-    if ((title != nullptr || matches.empty()) &&
-        im.recommendation_cues->Match(normalized, nullptr)) {
+    if ((title != nullptr || matches.empty()) && recommendation) {
       if (auto a = im.Recommendation(title, normalized, ja)) return *std::move(a);
     }
   }
