@@ -108,6 +108,10 @@ char32_t Lower(char32_t cp) {
 }
 
 void AppendUtf8(char32_t cp, std::string* out) {
+  if (cp < 0x80) {  // most of what is folded: no encoder call
+    out->push_back(static_cast<char>(cp));
+    return;
+  }
   utf8proc_uint8_t buf[4];
   const utf8proc_ssize_t n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), buf);
   out->append(reinterpret_cast<const char*>(buf), static_cast<size_t>(n));

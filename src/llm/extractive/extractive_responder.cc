@@ -303,8 +303,8 @@ struct ExtractiveResponder::Impl {
   std::vector<int> cue_owner;
   static constexpr int kPromotionCue = std::numeric_limits<int>::min();
   static constexpr int kRecommendationCue = std::numeric_limits<int>::min() + 1;
+  static constexpr int kLatestVolumeCue = std::numeric_limits<int>::min() + 2;
   std::vector<std::unique_ptr<RE2>> volume_number;
-  std::vector<std::unique_ptr<RE2>> latest_volume;
   size_t max_author_works = 5;
   std::vector<GenreWords> genre_words;
   size_t max_recommendations = 5;
@@ -322,7 +322,9 @@ struct ExtractiveResponder::Impl {
 
   absl::Status Load(const std::string& path);
   absl::Status LoadStoreAnswers(const Loader& ld, const YAML::Node& root);
-  ExtractiveAnswer Product(const rag::CatalogEntry& e, std::string_view normalized, bool ja) const;
+  // `latest`: a latest_volume cue matched the message.
+  ExtractiveAnswer Product(const rag::CatalogEntry& e, std::string_view normalized, bool ja,
+                           bool latest) const;
   // Null when the lookup fails: the message goes on to the next rule.
   std::optional<ExtractiveAnswer> Promotions(const rag::CatalogEntry* title, bool ja) const;
   std::optional<ExtractiveAnswer> Recommendation(const rag::CatalogEntry* seed,
@@ -403,7 +405,16 @@ absl::Status ExtractiveResponder::Impl::Load(const std::string& path) {
         return ld.Error(absl::StrCat(name, "[", p, "] '", (*patterns)[p],
                                      "' must have exactly one capturing group"));
       }
-      (is_volume ? volume_number : latest_volume).push_back(std::move(re));
+      if (is_volume) {
+        volume_number.push_back(std::move(re));
+      } else {  // a yes/no question: asked in the one pass over the cue set
+        std::string error;
+        if (cues->Add((*patterns)[p], &error) < 0) {
+          return ld.Error(absl::StrCat(name, "[", p, "] '", (*patterns)[p],
+                                       "' is not a valid RE2 pattern: ", error));
+        }
+        cue_owner.push_back(kLatestVolumeCue);
+      }
     }
   }
 
@@ -566,20 +577,14 @@ void ExtractiveResponder::Impl::Fill(const rag::CatalogEntry& e, const Template&
 }
 
 ExtractiveAnswer ExtractiveResponder::Impl::Product(const rag::CatalogEntry& e,
-                                                    std::string_view normalized, bool ja) const {
+                                                    std::string_view normalized, bool ja,
+                                                    bool latest) const {
   int volume = 0;
   const bool has_digit = normalized.find_first_of("0123456789") != std::string_view::npos;
   for (const auto& re : volume_number) {
     if (!has_digit) break;  // every volume pattern captures digits
     if (RE2::PartialMatch(normalized, *re, &volume) && volume > 0) break;
     volume = 0;
-  }
-  bool latest = false;
-  for (const auto& re : latest_volume) {
-    if (RE2::PartialMatch(normalized, *re)) {
-      latest = true;
-      break;
-    }
   }
   const bool known = e.volumes > 0;
   const bool finished = e.status == "completed" || e.status == "finished";
@@ -763,7 +768,7 @@ ExtractiveAnswer ExtractiveResponder::Answer(std::string_view message, core::Lan
   // The earliest-listed topic and small-talk entry whose cues match, and whether a promotion
   // or a recommendation cue does.
   int topic = -1, small_talk = -1;
-  bool promotion = false, recommendation = false;
+  bool promotion = false, recommendation = false, latest = false;
   thread_local std::vector<int> hits;
   if (im.cues->Match(normalized, &hits)) {
     for (const int h : hits) {
@@ -772,6 +777,8 @@ ExtractiveAnswer ExtractiveResponder::Answer(std::string_view message, core::Lan
         promotion = true;
       } else if (owner == Impl::kRecommendationCue) {
         recommendation = true;
+      } else if (owner == Impl::kLatestVolumeCue) {
+        latest = true;
       } else if (owner >= 0) {
         if (topic < 0 || owner < topic) topic = owner;
       } else if (small_talk < 0 || ~owner < small_talk) {
@@ -798,7 +805,7 @@ ExtractiveAnswer ExtractiveResponder::Answer(std::string_view message, core::Lan
       if (auto a = im.Recommendation(title, normalized, ja)) return *std::move(a);
     }
   }
-  if (title != nullptr) return im.Product(*title, normalized, ja);
+  if (title != nullptr) return im.Product(*title, normalized, ja, latest);
   if (!matches.empty()) return im.Author(matches, ja);
   if (small_talk >= 0) {
     const Impl::Cue& c = im.small_talk[static_cast<size_t>(small_talk)];
