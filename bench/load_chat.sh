@@ -2,6 +2,8 @@
 # Load test of POST /v1/chat (extractive route) with wrk on this machine.
 # Reports req/s, p50/p99 latency, server CPU µs per request (from /proc) and peak RSS.
 # Usage: bench/load_chat.sh BUILD_DIR [DURATION_S] [CONNECTIONS] [SERVER_THREADS]
+# CONFIG=FILE serves another config; STAGES="admit, normalize, call" replaces the config's
+# pipeline stages (the foundation pipeline of issue 2's target).
 set -euo pipefail
 build=${1:-build/release}
 duration=${2:-10}
@@ -11,9 +13,17 @@ bin="$build/src/cli/mangaassist"
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 log=$(mktemp)
-"$bin" serve --config "${CONFIG:-$root/config/mangaassist.yaml}" --listen 127.0.0.1:0 --threads "$threads" >"$log" 2>&1 &
+config="${CONFIG:-$root/config/mangaassist.yaml}"
+staged=
+if [ -n "${STAGES:-}" ]; then
+  staged=$(mktemp --suffix=.yaml)
+  sed -e "s|^data_dir: .*|data_dir: $(cd "$(dirname "$config")" && pwd)/$(sed -n 's/^data_dir: *//p' "$config")|" \
+      -e "s|^  stages: \[.*\]|  stages: [$STAGES]|" "$config" >"$staged"
+  config=$staged
+fi
+"$bin" serve --config "$config" --listen 127.0.0.1:0 --threads "$threads" >"$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill $pid 2>/dev/null || true; rm -f "$log" ${staged:+"$staged"}' EXIT
 for _ in $(seq 100); do grep -q 'listening on' "$log" && break; sleep 0.05; done
 port=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$log")
 [ -n "$port" ] || { echo "server did not start"; cat "$log"; exit 1; }

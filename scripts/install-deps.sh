@@ -15,6 +15,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   redis-server postgresql postgresql-client wrk curl procps python3 python3-botocore
+  valgrind  # bench/instructions.sh: instructions per request (callgrind)
 )
 # node >= 18 and npm for the SDK end-to-end test (tests/e2e/sdk_e2e.sh); Debian 12's nodejs is 18.
 # A node already on PATH (e.g. a newer one that bundles npm) is kept: these are added only for
