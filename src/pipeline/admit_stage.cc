@@ -39,17 +39,17 @@ bool IsBlank(std::string_view s) {
   return true;
 }
 
-class AdmitStage final : public Stage {
+class AdmitStage final : public SyncStage {
  public:
   AdmitStage(const core::LimitsConfig& limits, const control::TrafficControl* traffic)
       : limits_(limits), traffic_(traffic) {}
   std::string_view name() const override { return "admit"; }
 
-  boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
+  absl::Status RunSync(core::RequestContext& ctx) override {
     absl::Status st = Check(ctx);
     if (st.ok() && traffic_ != nullptr) st = traffic_->Authenticate(ctx);
     ctx.api_key.clear();  // never kept past admission
-    co_return st;
+    return st;
   }
 
  private:

@@ -395,7 +395,7 @@ class CacheStage final : public Stage {
   mutable core::BoundedMemo<Decoded> decoded_{2048};
 };
 
-class CacheFillStage final : public Stage {
+class CacheFillStage final : public SyncStage {
  public:
   CacheFillStage(std::unique_ptr<const ResponseCache> rc, const core::Clock* clock)
       : rc_(std::move(rc)), clock_(clock) {}
@@ -403,18 +403,18 @@ class CacheFillStage final : public Stage {
   // Also after a failure: then it only wakes the requests waiting for this one's answer.
   RunPolicy policy() const override { return RunPolicy::kAlways; }
 
-  boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
+  absl::Status RunSync(core::RequestContext& ctx) override {
     if (ctx.outcome_code != 0) {
       ctx.response_cache_flight.reset();
-      co_return absl::OkStatus();
+      return absl::OkStatus();
     }
     if (ctx.response_cache_key.empty() || ctx.route == core::Route::kCache)
-      co_return absl::OkStatus();
+      return absl::OkStatus();
     const ResponseCacheMetrics& m = rc_->metrics();
     if (!Cacheable(ctx)) {
       ctx.response_cache_flight.reset();  // nothing to wait for: the waiters call themselves
       Inc(m.not_cacheable);
-      co_return absl::OkStatus();
+      return absl::OkStatus();
     }
     cache::CachedResponse r;
     r.answer = ctx.answer;
@@ -436,7 +436,7 @@ class CacheFillStage final : public Stage {
       Inc(m.store_error);
       spdlog::debug("[{}] response cache: not stored: {}", ctx.request_id, st.ToString());
     }
-    co_return absl::OkStatus();  // a cache that cannot store never fails the request
+    return absl::OkStatus();  // a cache that cannot store never fails the request
   }
 
  private:

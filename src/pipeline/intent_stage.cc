@@ -109,7 +109,7 @@ struct IntentMetrics {
   }
 };
 
-class IntentStage final : public Stage {
+class IntentStage final : public SyncStage {
  public:
   IntentStage(const intent::Classifier* classifier, intent::DriftMonitor* drift,
               cache::Cache* cache, const rag::Catalog* catalog, const core::IntentConfig& config,
@@ -123,9 +123,9 @@ class IntentStage final : public Stage {
 
   std::string_view name() const override { return "intent"; }
 
-  boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
+  absl::Status RunSync(core::RequestContext& ctx) override {
     Classify(ctx);
-    co_return absl::OkStatus();
+    return absl::OkStatus();
   }
 
  private:

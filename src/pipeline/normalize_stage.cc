@@ -49,7 +49,7 @@ void Inc(core::Counter* c, int64_t n = 1) {
   if (c != nullptr) c->Inc(n);
 }
 
-class NormalizeStage final : public Stage {
+class NormalizeStage final : public SyncStage {
  public:
   NormalizeStage(const core::NormalizeConfig& config, std::unique_ptr<privacy::Redactor> redactor,
                  core::Registry* metrics)
@@ -60,8 +60,8 @@ class NormalizeStage final : public Stage {
   }
   std::string_view name() const override { return "normalize"; }
 
-  boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
-    co_return Apply(ctx);
+  absl::Status RunSync(core::RequestContext& ctx) override {
+    return Apply(ctx);
   }
 
  private:

@@ -37,19 +37,27 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Build(Services* services,
   return std::make_unique<Pipeline>(std::move(stages));
 }
 
-Pipeline::Pipeline(std::vector<std::unique_ptr<Stage>> stages) : stages_(std::move(stages)) {}
+Pipeline::Pipeline(std::vector<std::unique_ptr<Stage>> stages) : stages_(std::move(stages)) {
+  for (const auto& stage : stages_) sync_.push_back(dynamic_cast<SyncStage*>(stage.get()));
+}
 
 boost::asio::awaitable<absl::Status> Pipeline::Run(core::RequestContext& ctx) const {
   absl::Status result;
   ctx.stage_latency_us.reserve(ctx.stage_latency_us.size() + stages_.size());
-  for (const auto& stage : stages_) {
+  for (size_t i = 0; i < stages_.size(); ++i) {
+    Stage* stage = stages_[i].get();
     RunPolicy policy = stage->policy();
     bool run = policy == RunPolicy::kAlways ||
                (result.ok() && (policy == RunPolicy::kAfterAnswer || !ctx.answered));
     if (!run) continue;
     ctx.outcome_code = static_cast<int>(result.code());
     const int64_t start = ctx.clock->MonotonicNanos();
-    absl::Status st = co_await stage->Run(ctx);
+    absl::Status st;
+    if (sync_[i] != nullptr) {
+      st = sync_[i]->RunSync(ctx);
+    } else {
+      st = co_await stage->Run(ctx);
+    }
     ctx.stage_latency_us.emplace_back(stage->name(), (ctx.clock->MonotonicNanos() - start) / 1000);
     if (!st.ok() && result.ok()) result = std::move(st);
   }

@@ -40,6 +40,7 @@ class Pipeline {
 
  private:
   std::vector<std::unique_ptr<Stage>> stages_;
+  std::vector<SyncStage*> sync_;  // per stage: itself when it is a SyncStage, else null
 };
 
 // The names of all registered stages.

@@ -15,7 +15,7 @@
 namespace mangaassist::pipeline {
 namespace {
 
-class RecordStage final : public Stage {
+class RecordStage final : public SyncStage {
  public:
   RecordStage(telemetry::Recorder* recorder, const telemetry::IdHasher* hasher,
               const telemetry::Baseline* baseline, const llm::TokenEstimator* estimator,
@@ -32,7 +32,7 @@ class RecordStage final : public Stage {
   std::string_view name() const override { return "record"; }
   RunPolicy policy() const override { return RunPolicy::kAlways; }
 
-  boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
+  absl::Status RunSync(core::RequestContext& ctx) override {
     // The event's own cost: this pipeline's analytics line (US-07 actual).
     ctx.cost.Add(core::CostComponent::kAnalytics, own_cost_);
     // The request thread copies what the event needs and computes the baseline the native
@@ -43,7 +43,7 @@ class RecordStage final : public Stage {
       ctx.baseline = b->total;
     }
     (void)recorder_->Record(std::move(capture), options_);
-    co_return absl::OkStatus();
+    return absl::OkStatus();
   }
 
  private:

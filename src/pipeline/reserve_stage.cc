@@ -33,12 +33,12 @@ control::TrafficFlags FlagsOf(const control::FlagSnapshot& f) {
   return t;
 }
 
-class ReserveStage final : public Stage {
+class ReserveStage final : public SyncStage {
  public:
   explicit ReserveStage(Services* s) : services_(s), config_(*s->config) {}
   std::string_view name() const override { return "reserve"; }
 
-  boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
+  absl::Status RunSync(core::RequestContext& ctx) override {
     control::TrafficControl& traffic = *services_->traffic;
     const control::TrafficFlags flags = FlagsOf(*services_->flags->Current());
     traffic.Degrade(ctx, flags);
@@ -60,7 +60,7 @@ class ReserveStage final : public Stage {
       tokens = input + request.max_tokens;
       amount = MaxCallCost(config_, *services_->models, alias, input, request.max_tokens);
     }
-    co_return traffic.Acquire(ctx, flags, amount, tokens);
+    return traffic.Acquire(ctx, flags, amount, tokens);
   }
 
  private:
@@ -68,15 +68,15 @@ class ReserveStage final : public Stage {
   const core::Config& config_;
 };
 
-class SettleStage final : public Stage {
+class SettleStage final : public SyncStage {
  public:
   explicit SettleStage(control::TrafficControl* traffic) : traffic_(traffic) {}
   std::string_view name() const override { return "settle"; }
   RunPolicy policy() const override { return RunPolicy::kAlways; }
 
-  boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
+  absl::Status RunSync(core::RequestContext& ctx) override {
     traffic_->Settle(ctx);
-    co_return absl::OkStatus();
+    return absl::OkStatus();
   }
 
  private:

@@ -6,17 +6,17 @@
 namespace mangaassist::pipeline {
 namespace {
 
-class RespondStage final : public Stage {
+class RespondStage final : public SyncStage {
  public:
   explicit RespondStage(const llm::ExtractiveResponder* responder) : responder_(responder) {}
   std::string_view name() const override { return "respond"; }
 
-  boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) override {
+  absl::Status RunSync(core::RequestContext& ctx) override {
     llm::ExtractiveAnswer answer = responder_->Answer(ctx.message, ctx.lang);
     ctx.answer = std::move(answer.text);
     ctx.route = core::Route::kExtractive;
     ctx.answered = true;
-    co_return absl::OkStatus();
+    return absl::OkStatus();
   }
 
  private:

@@ -31,4 +31,15 @@ class Stage {
   virtual boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) = 0;
 };
 
+// A stage that never waits (no I/O it would suspend on): it implements RunSync(), Run() is that
+// in a coroutine, and the pipeline calls RunSync() directly — no coroutine frame allocated and
+// resumed per stage and request.
+class SyncStage : public Stage {
+ public:
+  virtual absl::Status RunSync(core::RequestContext& ctx) = 0;
+  boost::asio::awaitable<absl::Status> Run(core::RequestContext& ctx) final {
+    co_return RunSync(ctx);
+  }
+};
+
 }  // namespace mangaassist::pipeline
