@@ -1,5 +1,7 @@
 #include "http/response_wire.h"
 
+#include <charconv>
+
 #include <boost/asio/buffer.hpp>
 
 namespace mangaassist::http {
@@ -71,6 +73,72 @@ boost::system::error_code SerializeResponse(const bhttp::response<bhttp::string_
   out->append(reason.data(), reason.size());
   out->append("\r\n", 2);
   AppendRest(res, res.body(), out);
+  return {};
+}
+
+boost::system::error_code SerializeReply(bhttp::response<bhttp::string_body>& res,
+                                         std::string_view request_id, bool keep_alive,
+                                         std::string* out) {
+  const unsigned status = res.result_int();
+  const bool bodiless_status = status / 100 == 1 || status == 204 || status == 304;
+  bool plain = !bodiless_status;
+  for (const auto& field : res) {
+    switch (field.name()) {
+      case bhttp::field::connection:
+      case bhttp::field::content_length:
+      case bhttp::field::transfer_encoding:
+        plain = false;
+        break;
+      case bhttp::field::unknown:
+        if (boost::beast::iequals(field.name_string(), "X-Request-Id")) plain = false;
+        break;
+      default:
+        break;
+    }
+    if (!plain) break;
+  }
+  if (!plain) {
+    res.set("X-Request-Id", request_id);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    return SerializeResponse(res, out);
+  }
+  // What set / keep_alive / prepare_payload would append, in that order: X-Request-Id, then a
+  // Connection token only where the version's default differs, then Content-Length.
+  const unsigned version = res.version();
+  std::string_view connection;
+  if (version >= 11 && !keep_alive) connection = "close";
+  if (version < 11 && keep_alive) connection = "keep-alive";
+  char length[24];
+  const auto end = std::to_chars(length, length + sizeof length, res.body().size()).ptr;
+  const boost::beast::string_view reason = res.reason();
+  out->clear();
+  out->reserve(96 + reason.size() + FieldsSize(res) + request_id.size() + res.body().size());
+  AppendVersion(version, out);
+  const char code[] = {' ', static_cast<char>('0' + status / 100 % 10),
+                       static_cast<char>('0' + status / 10 % 10),
+                       static_cast<char>('0' + status % 10), ' '};
+  out->append(code, sizeof code);
+  out->append(reason.data(), reason.size());
+  out->append("\r\n", 2);
+  for (const auto& field : res) {
+    const boost::beast::string_view name = field.name_string();
+    const boost::beast::string_view value = field.value();
+    out->append(name.data(), name.size());
+    out->append(": ", 2);
+    out->append(value.data(), value.size());
+    out->append("\r\n", 2);
+  }
+  out->append("X-Request-Id: ");
+  out->append(request_id);
+  if (!connection.empty()) {
+    out->append("\r\nConnection: ");
+    out->append(connection);
+  }
+  out->append("\r\nContent-Length: ");
+  out->append(length, static_cast<size_t>(end - length));
+  out->append("\r\n\r\n");
+  out->append(res.body());
   return {};
 }
 

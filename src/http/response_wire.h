@@ -10,6 +10,7 @@
 #include <utility>  // Boost 1.74 Asio needs std::exchange declared first (g++ 12).
 
 #include <string>
+#include <string_view>
 
 #include <boost/beast/http.hpp>
 #include <boost/system/error_code.hpp>
@@ -20,5 +21,15 @@ namespace mangaassist::http {
 // connection can reuse one buffer. The error is Beast's, from the chunked fallback only.
 boost::system::error_code SerializeResponse(
     const boost::beast::http::response<boost::beast::http::string_body>& res, std::string* out);
+
+// The server's reply: `res` as the handler returned it, finished the way the server finishes
+// every response — X-Request-Id set to `request_id`, keep-alive as given (Beast's keep_alive()),
+// the payload prepared (Content-Length) — and written to `out`. Exactly the bytes of doing those
+// three on the message and calling SerializeResponse, without the three field allocations and
+// the Connection-token rewriting when the handler left those fields alone (the usual case);
+// otherwise it does just that. May modify `res`.
+boost::system::error_code SerializeReply(
+    boost::beast::http::response<boost::beast::http::string_body>& res,
+    std::string_view request_id, bool keep_alive, std::string* out);
 
 }  // namespace mangaassist::http

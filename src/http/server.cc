@@ -428,11 +428,8 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
 
     bool keep_alive = req.keep_alive() && !stopping_.load();
     res.version(req.version());
-    res.set("X-Request-Id", info.request_id);
-    res.keep_alive(keep_alive);
-    res.prepare_payload();
     deadline->ExpiresAfter(config_.write_timeout);
-    ec = SerializeResponse(res, &wire);
+    ec = SerializeReply(res, info.request_id, keep_alive, &wire);  // + X-Request-Id, keep-alive
     if (!ec) {
       co_await asio::async_write(stream, asio::buffer(wire),
                                  asio::redirect_error(asio::use_awaitable, ec));
