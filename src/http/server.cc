@@ -60,6 +60,16 @@ struct Server::Metrics {
       core::Histogram* latency;
     };
     thread_local absl::flat_hash_map<std::pair<const core::Registry*, std::string>, Series> cache;
+    // Consecutive requests mostly share their route and status: the last series, unhashed.
+    thread_local const core::Registry* last_registry = nullptr;
+    thread_local std::string last_route;
+    thread_local unsigned last_status = 0;
+    thread_local Series last{};
+    if (last_registry == registry && last_status == status && last_route == route) {
+      last.requests->Inc();
+      last.latency->Observe(micros);
+      return;
+    }
     auto key = std::make_pair(static_cast<const core::Registry*>(registry),
                               absl::StrCat(route, " ", status));
     auto it = cache.find(key);
@@ -74,6 +84,10 @@ struct Server::Metrics {
     }
     it->second.requests->Inc();
     it->second.latency->Observe(micros);
+    last_registry = registry;
+    last_route = route;
+    last_status = status;
+    last = it->second;
   }
 
   core::Registry* registry;
