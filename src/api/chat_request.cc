@@ -1,5 +1,6 @@
 #include "api/chat_request.h"
 
+#include <array>
 #include <charconv>
 #include <cstdint>
 #include <string>
@@ -80,14 +81,19 @@ std::string ChatResponseJson(const core::RequestContext& ctx) {
   out += ctx.baseline.ToUsdString();
   out += "\",\"baseline_nano_usd\":";
   append_int(ctx.baseline.nanos());
-  out += ",\"components\":{";
-  for (int i = 0; i < static_cast<int>(core::CostComponent::kCount); ++i) {
-    const auto c = static_cast<core::CostComponent>(i);
-    if (i) out += ',';
-    out += '"';
-    out += core::CostComponentName(c);
-    out += "\":";
-    append_int(ctx.cost.Get(c).nanos());
+  // `,"components":{"llm_input":`, `,"llm_output":`, …: each component's key, once.
+  static const std::array<std::string, static_cast<size_t>(core::CostComponent::kCount)> kKeys = [] {
+    std::array<std::string, static_cast<size_t>(core::CostComponent::kCount)> keys;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      keys[i] = absl::StrCat(i == 0 ? ",\"components\":{\"" : ",\"",
+                             core::ToAbsl(core::CostComponentName(static_cast<core::CostComponent>(i))),
+                             "\":");
+    }
+    return keys;
+  }();
+  for (size_t i = 0; i < kKeys.size(); ++i) {
+    out += kKeys[i];
+    append_int(ctx.cost.Get(static_cast<core::CostComponent>(i)).nanos());
   }
   out += "}}}";
   return out;

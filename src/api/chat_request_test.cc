@@ -69,6 +69,17 @@ TEST(ChatRequestTest, ResponseCarriesIdsRouteAndIntegerCost) {
   EXPECT_EQ(j["cost"]["nano_usd"], 12);
   EXPECT_EQ(j["cost"]["components"]["compute"], 12);
   EXPECT_EQ(j["cost"]["components"]["llm_input"], 0);
+  // Every component, under its own name, with its own amount.
+  core::RequestContext all;
+  for (int i = 0; i < static_cast<int>(core::CostComponent::kCount); ++i) {
+    all.cost.Add(static_cast<core::CostComponent>(i), core::Money::FromNanos(100 + i));
+  }
+  auto k = nlohmann::json::parse(ChatResponseJson(all));
+  ASSERT_EQ(k["cost"]["components"].size(), static_cast<size_t>(core::CostComponent::kCount));
+  for (int i = 0; i < static_cast<int>(core::CostComponent::kCount); ++i) {
+    const auto c = static_cast<core::CostComponent>(i);
+    EXPECT_EQ(k["cost"]["components"][std::string(core::CostComponentName(c))], 100 + i);
+  }
 }
 
 }  // namespace
