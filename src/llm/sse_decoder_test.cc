@@ -77,6 +77,11 @@ TEST(RoughTokenCountTest, CountsAsciiByFourAndOtherCharactersByOne) {
   request.system = "abcd";
   request.messages = {{Role::kUser, "abcd"}, {Role::kAssistant, "efgh"}};
   EXPECT_EQ(RoughPromptTokens(request), 1 + (1 + 4) * 2);
+  // The system prompt's count is remembered per thread: a changed prompt is counted afresh.
+  for (const char* system : {"ワンピース", "abcd", "", "ワンピース", "abcdefghi"}) {
+    request.system = system;
+    EXPECT_EQ(RoughPromptTokens(request), RoughTokenCount(system) + (1 + 4) * 2) << system;
+  }
 }
 
 }  // namespace
