@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -76,6 +77,36 @@ class BoundedMemo {
   std::unique_ptr<Shard[]> shards_;
   const size_t shard_count_;
   const size_t per_shard_;
+};
+
+// Values decoded from bytes a cache hands back again and again (cards, cached answers), each
+// kept with the exact bytes it was decoded from: Find returns it only for those very bytes, so
+// a rewritten entry (a refill, another replica's write) is decoded afresh and never answered
+// from the memo. Bytes longer than `max_bytes` are not kept (Put ignores them).
+template <typename T>
+class DecodedMemo {
+ public:
+  DecodedMemo(size_t max_entries, size_t max_bytes) : entries_(max_entries), max_bytes_(max_bytes) {}
+
+  std::optional<T> Find(std::string_view key, std::string_view bytes) const {
+    std::optional<T> found;
+    entries_.Visit(key, [&](const Entry& e) {
+      if (e.bytes == bytes) found = e.value;
+    });
+    return found;
+  }
+
+  void Put(std::string_view key, std::string bytes, T value) {
+    if (bytes.size() <= max_bytes_) entries_.Put(key, Entry{std::move(bytes), std::move(value)});
+  }
+
+ private:
+  struct Entry {
+    std::string bytes;
+    T value;
+  };
+  BoundedMemo<Entry> entries_;
+  const size_t max_bytes_;
 };
 
 }  // namespace mangaassist::core

@@ -1,6 +1,7 @@
 #include "core/bounded_memo.h"
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,6 +66,20 @@ TEST(BoundedMemoTest, ManyThreadsReadAndWrite) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_LE(memo.size(), 256u);
+}
+
+TEST(DecodedMemoTest, AnswersOnlyForTheBytesItDecoded) {
+  DecodedMemo<int> memo(16, /*max_bytes=*/8);
+  EXPECT_FALSE(memo.Find("k", "v1").has_value());
+  memo.Put("k", "v1", 1);
+  EXPECT_EQ(memo.Find("k", "v1"), std::optional<int>(1));
+  EXPECT_FALSE(memo.Find("k", "v2").has_value());  // rewritten bytes: decode afresh
+  EXPECT_FALSE(memo.Find("other", "v1").has_value());
+  memo.Put("k", "v2", 2);
+  EXPECT_EQ(memo.Find("k", "v2"), std::optional<int>(2));
+  EXPECT_FALSE(memo.Find("k", "v1").has_value());
+  memo.Put("big", "123456789", 9);  // over max_bytes: not kept
+  EXPECT_FALSE(memo.Find("big", "123456789").has_value());
 }
 
 }  // namespace

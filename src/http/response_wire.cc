@@ -12,10 +12,9 @@ namespace bhttp = boost::beast::http;
 namespace {
 
 // Beast's serializer for what the fast path does not write (chunked bodies).
-template <bool isRequest>
-boost::system::error_code SerializeWithBeast(
-    const bhttp::message<isRequest, bhttp::string_body>& msg, std::string* out) {
-  bhttp::serializer<isRequest, bhttp::string_body> sr(msg);
+boost::system::error_code SerializeWithBeast(const bhttp::response<bhttp::string_body>& res,
+                                             std::string* out) {
+  bhttp::response_serializer<bhttp::string_body> sr(res);
   boost::system::error_code ec;
   while (!ec && !sr.is_done()) {
     sr.next(ec, [&](boost::system::error_code&, const auto& buffers) {
@@ -29,15 +28,38 @@ boost::system::error_code SerializeWithBeast(
   return ec;
 }
 
-void AppendVersion(unsigned version, std::string* out) {
-  const char v[] = {'H', 'T', 'T', 'P', '/', static_cast<char>('0' + version / 10 % 10), '.',
-                    static_cast<char>('0' + version % 10)};
-  out->append(v, sizeof v);
+size_t FieldsSize(const bhttp::fields& fields) {
+  size_t size = 0;
+  for (const auto& field : fields) size += field.name_string().size() + field.value().size() + 4;
+  return size;
 }
 
-// Fields, blank line, body.
-void AppendRest(const bhttp::fields& fields, const std::string& body, std::string* out) {
-  for (const auto& field : fields) {
+// Clears `out`, reserves for the head, the body and `extra` bytes, and writes the status line
+// and `res`'s fields in order: "HTTP/1.1 200 OK\r\n" (the version's digits, the status' three
+// and the reason, as Beast writes them), then "Name: value\r\n" each. No blank line yet.
+void AppendHead(const bhttp::response<bhttp::string_body>& res, size_t extra, std::string* out) {
+  const unsigned version = res.version();
+  const unsigned status = res.result_int();
+  const boost::beast::string_view reason = res.reason();
+  out->clear();
+  out->reserve(16 + reason.size() + FieldsSize(res) + res.body().size() + extra);
+  const char line[] = {'H',
+                       'T',
+                       'T',
+                       'P',
+                       '/',
+                       static_cast<char>('0' + version / 10 % 10),
+                       '.',
+                       static_cast<char>('0' + version % 10),
+                       ' ',
+                       static_cast<char>('0' + status / 100 % 10),
+                       static_cast<char>('0' + status / 10 % 10),
+                       static_cast<char>('0' + status % 10),
+                       ' '};
+  out->append(line, sizeof line);
+  out->append(reason.data(), reason.size());
+  out->append("\r\n", 2);
+  for (const auto& field : res) {
     const boost::beast::string_view name = field.name_string();
     const boost::beast::string_view value = field.value();
     out->append(name.data(), name.size());
@@ -45,34 +67,19 @@ void AppendRest(const bhttp::fields& fields, const std::string& body, std::strin
     out->append(value.data(), value.size());
     out->append("\r\n", 2);
   }
-  out->append("\r\n", 2);
-  out->append(body);
-}
-
-size_t FieldsSize(const bhttp::fields& fields) {
-  size_t size = 0;
-  for (const auto& field : fields) size += field.name_string().size() + field.value().size() + 4;
-  return size;
 }
 
 }  // namespace
 
 boost::system::error_code SerializeResponse(const bhttp::response<bhttp::string_body>& res,
                                             std::string* out) {
-  out->clear();
-  if (res.chunked()) return SerializeWithBeast(res, out);
-  const unsigned status = res.result_int();
-  const boost::beast::string_view reason = res.reason();
-  out->reserve(16 + reason.size() + FieldsSize(res) + res.body().size());
-  // "HTTP/1.1 200 OK\r\n": the version's digits and the status' three (Beast writes the same).
-  AppendVersion(res.version(), out);
-  const char code[] = {' ', static_cast<char>('0' + status / 100 % 10),
-                       static_cast<char>('0' + status / 10 % 10),
-                       static_cast<char>('0' + status % 10), ' '};
-  out->append(code, sizeof code);
-  out->append(reason.data(), reason.size());
+  if (res.chunked()) {
+    out->clear();
+    return SerializeWithBeast(res, out);
+  }
+  AppendHead(res, 0, out);
   out->append("\r\n", 2);
-  AppendRest(res, res.body(), out);
+  out->append(res.body());
   return {};
 }
 
@@ -111,24 +118,7 @@ boost::system::error_code SerializeReply(bhttp::response<bhttp::string_body>& re
   if (version < 11 && keep_alive) connection = "keep-alive";
   char length[24];
   const auto end = std::to_chars(length, length + sizeof length, res.body().size()).ptr;
-  const boost::beast::string_view reason = res.reason();
-  out->clear();
-  out->reserve(96 + reason.size() + FieldsSize(res) + request_id.size() + res.body().size());
-  AppendVersion(version, out);
-  const char code[] = {' ', static_cast<char>('0' + status / 100 % 10),
-                       static_cast<char>('0' + status / 10 % 10),
-                       static_cast<char>('0' + status % 10), ' '};
-  out->append(code, sizeof code);
-  out->append(reason.data(), reason.size());
-  out->append("\r\n", 2);
-  for (const auto& field : res) {
-    const boost::beast::string_view name = field.name_string();
-    const boost::beast::string_view value = field.value();
-    out->append(name.data(), name.size());
-    out->append(": ", 2);
-    out->append(value.data(), value.size());
-    out->append("\r\n", 2);
-  }
+  AppendHead(res, 80 + request_id.size(), out);
   out->append("X-Request-Id: ");
   out->append(request_id);
   if (!connection.empty()) {

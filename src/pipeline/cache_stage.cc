@@ -363,15 +363,9 @@ class CacheStage final : public Stage {
     absl::StatusOr<std::string> bytes =
         rc_->tier().Get(cache::Keyspace::kLlmResp, ctx.response_cache_key);
     if (!bytes.ok()) return std::nullopt;
-    std::optional<cache::CachedResponse> memoized;
-    decoded_.Visit(ctx.response_cache_key, [&](const Decoded& d) {
-      if (d.bytes == *bytes) memoized = d.response;
-    });
-    if (memoized.has_value()) return memoized;
+    if (auto memoized = decoded_.Find(ctx.response_cache_key, *bytes)) return memoized;
     absl::StatusOr<cache::CachedResponse> hit = cache::DecodeCachedResponse(*bytes);
-    if (hit.ok() && bytes->size() <= kMaxMemoBytes) {
-      decoded_.Put(ctx.response_cache_key, Decoded{*std::move(bytes), *hit});
-    }
+    if (hit.ok()) decoded_.Put(ctx.response_cache_key, *std::move(bytes), *hit);
     if (!hit.ok()) {
       spdlog::warn("[{}] response cache: dropping an unreadable entry: {}", ctx.request_id,
                    hit.status().ToString());
@@ -384,15 +378,9 @@ class CacheStage final : public Stage {
   std::unique_ptr<const ResponseCache> rc_;
   // shared_ptr: leaders' tokens (in their contexts) may outlive a request's view of the stage.
   std::shared_ptr<Flights> flights_;
-  // Hot entries decoded once: a hit whose bytes are the very bytes decoded before reuses that
-  // decode (any other bytes — a refill, another replica's write — are decoded afresh). Values
-  // up to 4 KiB, 2,048 entries: at most 16 MiB with their bytes.
-  struct Decoded {
-    std::string bytes;
-    cache::CachedResponse response;
-  };
-  static constexpr size_t kMaxMemoBytes = 4096;
-  mutable core::BoundedMemo<Decoded> decoded_{2048};
+  // Hot entries decoded once (any other bytes — a refill, another replica's write — are decoded
+  // afresh). Values up to 4 KiB, 2,048 entries: at most 16 MiB with their bytes.
+  mutable core::DecodedMemo<cache::CachedResponse> decoded_{2048, 4096};
 };
 
 class CacheFillStage final : public SyncStage {

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "cache/key_hasher.h"
-#include "core/bounded_memo.h"
 #include "core/strings.h"
 #include "nlohmann/json.hpp"
 #include "simdjson.h"
@@ -265,32 +265,21 @@ absl::StatusOr<std::vector<Promotion>> DecodePromotions(std::string_view bytes) 
 
 // --- StoreLookup ----------------------------------------------------------------------------
 
-// Decoded cards by product id, with the bytes each was decoded from.
-struct StoreLookup::CardMemo {
-  struct Entry {
-    std::string bytes;
-    std::shared_ptr<const CatalogEntry> card;
-  };
-  core::BoundedMemo<Entry> entries{4096};
-};
-
 StoreLookup::StoreLookup(StoreLookupOptions options)
-    : options_(std::move(options)), memo_(std::make_unique<CardMemo>()) {}
+    : options_(std::move(options)),
+      cards_(std::make_unique<core::DecodedMemo<std::shared_ptr<const CatalogEntry>>>(
+          4096, std::numeric_limits<size_t>::max())) {}
 
 StoreLookup::~StoreLookup() = default;
 StoreLookup::StoreLookup(StoreLookup&&) noexcept = default;
 
 std::shared_ptr<const CatalogEntry> StoreLookup::DecodeCard(std::string_view id,
                                                             const std::string& bytes) const {
-  std::shared_ptr<const CatalogEntry> memoized;
-  memo_->entries.Visit(id, [&](const CardMemo::Entry& e) {
-    if (e.bytes == bytes) memoized = e.card;
-  });
-  if (memoized) return memoized;
+  if (auto memoized = cards_->Find(id, bytes)) return *std::move(memoized);
   absl::StatusOr<CatalogEntry> card = DecodeProductCard(bytes);
   if (!card.ok()) return nullptr;
   auto shared = std::make_shared<const CatalogEntry>(*std::move(card));
-  memo_->entries.Put(id, CardMemo::Entry{bytes, shared});
+  cards_->Put(id, bytes, shared);
   return shared;
 }
 

@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cache/cache.h"
+#include "core/bounded_memo.h"
 #include "core/clock.h"
 #include "rag/catalog.h"
 #include "rag/promotions.h"
@@ -100,12 +101,12 @@ class StoreLookup {
   std::string PromoKey(absl::Time now) const;
 
  private:
-  struct CardMemo;
   std::shared_ptr<const CatalogEntry> DecodeCard(std::string_view id,
                                                  const std::string& bytes) const;
 
   StoreLookupOptions options_;
-  std::unique_ptr<CardMemo> memo_;
+  // Decoded cards by product id (unique_ptr: the lookup stays movable).
+  std::unique_ptr<core::DecodedMemo<std::shared_ptr<const CatalogEntry>>> cards_;
 };
 
 // The values as stored (JSON; readable with redis-cli). Decoders fail with InvalidArgument on
